@@ -1,0 +1,225 @@
+/*
+ * cli_int.h: what the files of the operator CLI share: the connection
+ * options every client command takes (--url, --token, --timeout), the one
+ * function that makes an HTTP request, and the output helpers (tables,
+ * relative times, problem+json lines). Nothing here is seen outside src/cli/.
+ */
+#ifndef DLQ_CLI_INT_H
+#define DLQ_CLI_INT_H
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dlq/cli.h"
+#include "dlq/util.h"
+
+#define DLQ_CLI_DEFAULT_URL     "http://127.0.0.1:8480"
+#define DLQ_CLI_DEFAULT_TIMEOUT 30
+#define DLQ_CLI_URL_MAX         2048
+
+/* ---- connection options (opts.c) ---- */
+
+/* Where and how a client command talks to the server. Strings are borrowed
+ * from argv or the environment, except url which is copied (a scheme may be
+ * added). */
+struct dlq_cli_conn {
+    char url[DLQ_CLI_URL_MAX]; /* base URL without a trailing '/' */
+    const char *token;         /* NULL: send no Authorization header */
+    long timeout_s;
+    int url_given; /* 1 when --url was on the command line */
+};
+
+/* getopt_long values of the global options; commands number theirs from
+ * DLQ_CLI_OPT_FIRST so the two never collide. */
+enum {
+    DLQ_CLI_OPT_URL = 0x100,
+    DLQ_CLI_OPT_TOKEN,
+    DLQ_CLI_OPT_TIMEOUT,
+    DLQ_CLI_OPT_JSON,
+    DLQ_CLI_OPT_FIRST,
+};
+
+/* The rows every command puts in its `struct option` table. */
+#define DLQ_CLI_GLOBAL_OPTIONS                                                                     \
+    {"url", required_argument, NULL, DLQ_CLI_OPT_URL},                                             \
+        {"token", required_argument, NULL, DLQ_CLI_OPT_TOKEN},                                     \
+    {                                                                                              \
+        "timeout", required_argument, NULL, DLQ_CLI_OPT_TIMEOUT                                    \
+    }
+
+/* The usage lines of the global options, appended to every command's usage. */
+#define DLQ_CLI_GLOBAL_USAGE                                                                       \
+    "\nglobal options:\n"                                                                          \
+    "  --url URL         the server (default $DLQ_URL, else " DLQ_CLI_DEFAULT_URL ")\n"            \
+    "  --token T         API token (default $DLQ_TOKEN)\n"                                         \
+    "  --timeout S       seconds to wait for an answer (default 30)\n"
+
+/* dlq_cli_conn_init fills c from DLQ_URL and DLQ_TOKEN (an empty variable
+ * counts as unset) and the defaults. */
+void dlq_cli_conn_init(struct dlq_cli_conn *c);
+
+/* dlq_cli_conn_option applies global option opt with value arg. Returns 1
+ * when it was one, 0 when opt is not a global option, and -1 after printing
+ * a usage line for a bad value. */
+int dlq_cli_conn_option(struct dlq_cli_conn *c, const char *cmd, int opt, const char *arg);
+
+/* dlq_cli_conn_check validates the final url and token (whatever their
+ * source) and returns 0, or -1 after printing a usage line. */
+int dlq_cli_conn_check(struct dlq_cli_conn *c, const char *cmd);
+
+/* dlq_cli_getopt_error prints the one usage line for getopt_long's '?' or ':'
+ * answer (opterr must be 0) and returns DLQ_EXIT_USAGE. */
+int dlq_cli_getopt_error(const char *cmd, int argc, char **argv, int c);
+
+/* dlq_cli_usage_error prints "dlq CMD: <message>" to stderr and returns
+ * DLQ_EXIT_USAGE. */
+int dlq_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* dlq_cli_parse_long parses a whole decimal integer within [min, max] into
+ * *out. Returns 0, or -1 (nothing written) for anything else. */
+int dlq_cli_parse_long(const char *s, long min, long max, long *out);
+
+/* dlq_cli_parse_duration parses "45s", "30m", "2h", "7d" or "1w" into
+ * milliseconds. Returns 0, or -1 for anything else. */
+int dlq_cli_parse_duration(const char *s, int64_t *ms);
+
+/* dlq_cli_parse_time parses a --after/--before value: RFC 3339, a date
+ * "YYYY-MM-DD" (midnight UTC), or a duration meaning that long before now_ms.
+ * Writes RFC 3339 into out and returns 0, or -1 for anything else. */
+int dlq_cli_parse_time(const char *s, int64_t now_ms, char *out, size_t outlen);
+
+/* ---- HTTP (client.c) ---- */
+
+/* An answer from the server. body is owned: dlq_cli_reply_free releases it. */
+struct dlq_cli_reply {
+    long status;         /* HTTP status */
+    struct dlq_buf body; /* NUL-terminated after any append; data may be NULL if empty */
+};
+void dlq_cli_reply_free(struct dlq_cli_reply *r);
+
+/* dlq_cli_request sends method to c->url + path (path starts with '/' and
+ * carries an escaped query already), with json_body (NULL: none). On DLQ_OK
+ * r holds whatever status the server answered. Otherwise r is empty and err
+ * holds one line: DLQ_E_CONNECT when no answer came ("cannot reach URL:
+ * connection refused ..."), DLQ_E_TOOBIG for an answer over the size cap,
+ * DLQ_E_NOMEM, DLQ_E_INTERNAL. */
+int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char *path,
+                    const char *json_body, struct dlq_cli_reply *r, char *err, size_t errlen);
+
+/* dlq_cli_call is dlq_cli_request for commands: it returns DLQ_EXIT_OK with r
+ * holding a 2xx answer, or prints the failure (one line, plus one per field
+ * error of a problem+json answer) to stderr, empties r and returns
+ * DLQ_EXIT_ERROR. */
+int dlq_cli_call(const struct dlq_cli_conn *c, const char *method, const char *path,
+                 const char *json_body, struct dlq_cli_reply *r);
+
+/* dlq_cli_escape appends s percent-encoded (RFC 3986 unreserved kept) to b. */
+int dlq_cli_escape(struct dlq_buf *b, const char *s);
+
+/* dlq_cli_query_add appends "?key=value" (or "&key=value" when b already has
+ * a query) to b, the value escaped. A NULL value appends nothing. */
+int dlq_cli_query_add(struct dlq_buf *b, const char *key, const char *value);
+
+/* dlq_cli_print_json writes the answer's body to stdout as received, ending
+ * with a newline. Returns DLQ_EXIT_OK, or DLQ_EXIT_ERROR (with a line on
+ * stderr) when the body is not JSON. */
+int dlq_cli_print_json(const struct dlq_cli_reply *r);
+
+/* dlq_cli_reply_object parses a 2xx answer's body as a JSON object. Returns
+ * a new reference (caller json_decref's it), or NULL after printing a line
+ * saying the answer is not what the CLI expected. */
+json_t *dlq_cli_reply_object(const struct dlq_cli_reply *r);
+
+/* dlq_cli_jstr returns the string member key of obj (borrowed), or NULL when
+ * obj is not an object or the member is missing, null or not a string. */
+const char *dlq_cli_jstr(const json_t *obj, const char *key);
+
+/* ---- output (output.c): pure helpers, unit-tested ---- */
+
+/* dlq_cli_reltime writes "12s ago", "5m ago", "3h ago", "2d ago" (or "in 5m"
+ * for a time after now_ms) into out. Units are floored. */
+void dlq_cli_reltime(int64_t then_ms, int64_t now_ms, char *out, size_t outlen);
+
+/* dlq_cli_sanitize appends s to b with what could break a line or drive a
+ * terminal replaced: control characters, C1 controls, bidi overrides and
+ * invalid UTF-8 become '?'; tabs become a space; with keep_newlines, '\n' and
+ * '\t' are kept, otherwise '\n' becomes a space. NULL appends nothing. */
+int dlq_cli_sanitize(struct dlq_buf *b, const char *s, int keep_newlines);
+
+/* dlq_cli_width returns the display width of UTF-8 s in columns (one per
+ * code point: wide characters are not told apart). */
+size_t dlq_cli_width(const char *s);
+
+/* dlq_cli_truncate appends s to b cut to at most width columns, ending in
+ * "…" when cut (or, with cut_start, starting with "…" and keeping the end). */
+int dlq_cli_truncate(struct dlq_buf *b, const char *s, size_t width, int cut_start);
+
+/* How one column may be cut: never (max 0), or to at most max columns and,
+ * to fit a terminal, down to min (never below the header). cut_start keeps
+ * the end of a cell ("…send_welcome_email"): the informative part of a
+ * dotted task name. */
+struct dlq_cli_col {
+    size_t min, max;
+    int cut_start;
+};
+
+/* A table of text cells laid out in aligned columns. Cells are copied
+ * (sanitized) when added. */
+struct dlq_cli_table {
+    size_t ncols;
+    const char *const *headers; /* borrowed */
+    struct dlq_cli_col *cols;   /* per column; all zero: never cut */
+    char **cells;               /* row-major, nrows * ncols, owned */
+    size_t nrows, cap;
+};
+
+/* dlq_cli_table_init prepares t for ncols columns named by headers (borrowed,
+ * must outlive t). Returns DLQ_OK or DLQ_E_NOMEM; free t with
+ * dlq_cli_table_free either way. */
+int dlq_cli_table_init(struct dlq_cli_table *t, size_t ncols, const char *const *headers);
+/* dlq_cli_table_set_col sets how column col may be cut (see dlq_cli_col). */
+void dlq_cli_table_set_col(struct dlq_cli_table *t, size_t col, size_t min, size_t max,
+                           int cut_start);
+/* dlq_cli_table_add adds a row of ncols cells (NULL cells print as "-"). */
+int dlq_cli_table_add(struct dlq_cli_table *t, const char *const *cells);
+/* dlq_cli_table_render appends the header and rows to out, columns two
+ * spaces apart, no trailing blanks. When line_max > 0 and the lines would be
+ * wider, the widest cuttable columns shrink (not below their min or header)
+ * until they fit; past that the lines stay long, since a cell cut to a few
+ * letters says nothing. Returns DLQ_OK or DLQ_E_NOMEM. */
+int dlq_cli_table_render(const struct dlq_cli_table *t, size_t line_max, struct dlq_buf *out);
+void dlq_cli_table_free(struct dlq_cli_table *t);
+
+/* dlq_cli_status_text returns the lower-case reason phrase of an HTTP status
+ * ("not found"), or NULL for one it does not know. */
+const char *dlq_cli_status_text(long status);
+
+/* dlq_cli_format_problem appends the error lines for a non-2xx answer to
+ * out: "dlq: 404 not found: <detail>" and "  field: detail" per field error
+ * of a problem+json body (any other body gives only the first line). With
+ * no_token and a 401 a hint to set a token is added. */
+int dlq_cli_format_problem(struct dlq_buf *out, long status, const char *body, size_t len,
+                           int no_token);
+
+/* dlq_cli_shell_word appends s to b quoted for a POSIX shell when it needs
+ * it. */
+int dlq_cli_shell_word(struct dlq_buf *b, const char *s);
+
+/* dlq_cli_term_width returns the width of the terminal on stdout, or 0 when
+ * stdout is not a terminal. */
+size_t dlq_cli_term_width(void);
+
+/* ---- commands ---- */
+int dlq_cli_list_run(int argc, char **argv);
+int dlq_cli_show_run(int argc, char **argv);
+int dlq_cli_token_run(int argc, char **argv);
+
+/* dlq_cli_time_cell writes the relative form of an RFC 3339 time (NULL or
+ * unparsable: "-", or the text itself when it does not parse) into out. */
+void dlq_cli_time_cell(const char *rfc3339, int64_t now_ms, char *out, size_t outlen);
+
+#endif
