@@ -1,0 +1,193 @@
+/*
+ * sq_capture.c: capture, the ingest hot path. A batch of entries is one
+ * write request, so it commits once (with whatever other requests share the
+ * group). Per entry: an idempotency lookup when it carries a key, then the
+ * row and its full-text row, with statements prepared once on the writer
+ * connection and text bound without copies, and a counter change that the
+ * writer adds up and applies once per key (sq_cube.c). The "captured"
+ * history event is not a row of its own: get derives it from the entry
+ * (processed_at, reason, queue and the captured_by column).
+ */
+#include <string.h>
+
+#include "sq_int.h"
+
+struct capture_req {
+    const struct dlq_entry *entries;
+    size_t n;
+    const char *actor;
+    struct dlq_capture_result *res;
+};
+
+/* step_done steps a statement that returns no rows and resets it. */
+static int step_done(struct sq_conn *w, sqlite3_stmt *st, char *err, size_t errlen,
+                     const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return dlq_sq_err(w->db, rc, err, errlen, what);
+    return DLQ_OK;
+}
+
+/* find_idem looks (tenant, key) up; on a match it fills r as "not created"
+ * and returns 1, else 0, or a negative code on error. Entries inserted earlier
+ * in this transaction are visible, so a key repeated within one batch
+ * matches its first occurrence. */
+static int find_idem(struct sq_conn *w, const char *tenant, const char *key,
+                     struct dlq_capture_result *r, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int code = dlq_sq_stmt(w, SQ_IDEM_FIND, &st, err, errlen);
+    if (code != DLQ_OK)
+        return code;
+    sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        dlq_sq_col_copy(st, 0, r->dlq_id, sizeof r->dlq_id);
+        r->created = 0;
+        sqlite3_reset(st);
+        return 1;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return dlq_sq_err(w->db, rc, err, errlen, "idempotency lookup");
+    return 0;
+}
+
+/* bind_entry binds every column of e to the insert statement, in enum
+ * sq_col order; tenant is e's tenant with "" for none. */
+static void bind_entry(sqlite3_stmt *st, const struct dlq_entry *e, const char *tenant)
+{
+#define T(col, v)  dlq_sq_bind_text(st, (col) + 1, (v))
+#define I(col, v)  sqlite3_bind_int64(st, (col) + 1, (v))
+#define TM(col, v) dlq_sq_bind_time(st, (col) + 1, (v))
+    T(SC_DLQ_ID, e->dlq_id);
+    I(SC_STATUS, e->status);
+    I(SC_FAILED_AT, e->failed_at);
+    T(SC_TENANT_ID, tenant);
+    T(SC_TASK_NAME, e->task_name);
+    T(SC_QUEUE, e->queue);
+    I(SC_REASON, e->reason);
+    T(SC_EXC_TYPE, e->exc_type);
+    T(SC_FINGERPRINT, e->fingerprint);
+    T(SC_ORIGINAL_TASK_ID, e->original_task_id);
+    T(SC_RETRY_TASK_ID, e->retry_task_id);
+    T(SC_IDEMPOTENCY_KEY, e->idempotency_key);
+    I(SC_PROCESSED_AT, e->processed_at);
+    I(SC_RETRIES_ATTEMPTED, e->retries_attempted);
+    I(SC_RETRY_COUNT, e->retry_count);
+    TM(SC_LAST_RETRY_AT, e->last_retry_at);
+    TM(SC_RESOLVED_AT, e->resolved_at);
+    I(SC_PRIORITY, e->priority);
+    I(SC_MAX_REPLAYS, e->max_replays);
+    TM(SC_EXPIRES_AT, e->expires_at);
+    TM(SC_UPDATED_AT, e->updated_at);
+    T(SC_ERROR_CODE, e->error_code);
+    T(SC_RESOLUTION_TYPE, e->resolution_type);
+    T(SC_RESOLVED_BY, e->resolved_by);
+    T(SC_RESOLUTION_NOTES, e->resolution_notes);
+    T(SC_EXC_MESSAGE, e->exc_message);
+    T(SC_TASK_ARGS, e->task_args);
+    T(SC_TASK_KWARGS, e->task_kwargs);
+    T(SC_METADATA, e->metadata);
+    T(SC_CONTEXT, e->context);
+    T(SC_EXC_TRACEBACK, e->exc_traceback);
+#undef T
+#undef I
+#undef TM
+}
+
+/* insert_entry writes e (with who captured it: the "captured" history event
+ * is derived from the row) and its FTS row, and counts it. */
+static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char *tenant,
+                        const char *actor, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int code = dlq_sq_stmt(w, SQ_ENTRY_INSERT, &st, err, errlen);
+    if (code != DLQ_OK)
+        return code;
+    bind_entry(st, e, tenant);
+    dlq_sq_bind_text(st, SC_NCOLS + 1, actor);
+    if ((code = step_done(w, st, err, errlen, "insert entry")) != DLQ_OK)
+        return code;
+    sqlite3_int64 id = sqlite3_last_insert_rowid(w->db);
+
+    if ((code = dlq_sq_stmt(w, SQ_FTS_INSERT, &st, err, errlen)) != DLQ_OK)
+        return code;
+    sqlite3_bind_int64(st, 1, id);
+    dlq_sq_bind_text(st, 2, e->task_name);
+    dlq_sq_bind_text(st, 3, e->exc_type);
+    dlq_sq_bind_text(st, 4, e->exc_message);
+    dlq_sq_bind_text(st, 5, e->exc_traceback);
+    if ((code = step_done(w, st, err, errlen, "index entry text")) != DLQ_OK)
+        return code;
+
+    /* The counters are updated once per distinct key, before the commit. */
+    code = dlq_sq_cube_add(w->cube, tenant, e->status, e->queue, e->task_name, e->reason,
+                           e->exc_type, 1);
+    if (code != DLQ_OK)
+        return dlq_errf(err, errlen, code, "out of memory");
+    return DLQ_OK;
+}
+
+/* capture_fn is the write request: every entry of the batch, in order. Any
+ * failure fails the whole request (its savepoint is rolled back). */
+static int capture_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
+{
+    struct capture_req *c = arg;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct dlq_entry *e = &c->entries[i];
+        struct dlq_capture_result *r = &c->res[i];
+        const char *tenant = e->tenant_id ? e->tenant_id : "";
+        int code;
+        if (e->idempotency_key) {
+            code = find_idem(w, tenant, e->idempotency_key, r, err, errlen);
+            if (code < 0)
+                return code;
+            if (code == 1)
+                continue;
+        }
+        /* slice A: a failed replay updates the entry it replays instead. */
+        if (e->replay_of || e->original_task_id) {
+            code = dlq_sq_capture_replay(w, e, tenant, c->actor, e->processed_at, r, err, errlen);
+            if (code < 0)
+                return code;
+            if (code == 1)
+                continue;
+        }
+        if ((code = insert_entry(w, e, tenant, c->actor, err, errlen)) != DLQ_OK)
+            return code;
+        /* slice C1: hourly and failure-group counters, same transaction. */
+        if ((code = dlq_sq_capture_extras(w, e, err, errlen)) != DLQ_OK)
+            return code;
+        size_t len = strlen(e->dlq_id);
+        if (len >= sizeof r->dlq_id)
+            len = sizeof r->dlq_id - 1;
+        memcpy(r->dlq_id, e->dlq_id, len);
+        r->dlq_id[len] = '\0';
+        r->created = 1;
+    }
+    return DLQ_OK;
+}
+
+/* dlq_sq_capture stores n entries in one commit (store.h). On error no entry
+ * is stored and every result carries the error. */
+int dlq_sq_capture(struct dlq_store *base, const struct dlq_entry *entries, size_t n,
+                   const char *actor, struct dlq_capture_result *res, char *err, size_t errlen)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    struct capture_req c = {.entries = entries, .n = n, .actor = actor, .res = res};
+    for (size_t i = 0; i < n; i++)
+        memset(&res[i], 0, sizeof res[i]);
+    int code = dlq_sq_write(s, capture_fn, &c, err, errlen);
+    if (code != DLQ_OK) {
+        for (size_t i = 0; i < n; i++) {
+            res[i].code = code;
+            res[i].created = 0;
+            res[i].dlq_id[0] = '\0';
+        }
+    }
+    return code;
+}

@@ -1,0 +1,326 @@
+/*
+ * sq_int.h: private declarations of the SQLite backend, shared by its files:
+ * the store struct, connections with their prepared-statement caches, the
+ * writer queue, the fixed SQL statements and the column order of an entry
+ * row. Nothing outside src/store/sqlite/ includes it.
+ *
+ * Threads: one writer thread owns the read-write connection and runs every
+ * write request (group commit, sq_writer.c); a syncer thread makes committed
+ * groups durable and acknowledges them, and a checkpointer thread moves WAL
+ * pages into the database, both off the commit path (sq_sync.c); request
+ * threads read
+ * through a bounded pool of read-only connections (sq_conn.c), one thread
+ * at a time per connection.
+ */
+#ifndef DLQ_SQ_INT_H
+#define DLQ_SQ_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "dlq/store.h"
+
+/* Fixed statements, prepared once per connection on first use (sq_conn.c
+ * holds their SQL). A connection prepares only those it runs. */
+enum sq_sid {
+    SQ_BEGIN,
+    SQ_BEGIN_IMMEDIATE,
+    SQ_COMMIT,
+    SQ_ROLLBACK,
+    SQ_SAVEPOINT,
+    SQ_RELEASE,
+    SQ_ROLLBACK_TO,
+    SQ_IDEM_FIND,
+    SQ_ENTRY_INSERT,
+    SQ_FTS_INSERT,
+    SQ_COUNT_ADD,
+    SQ_GET_BY_DLQ_ID,
+    SQ_GET_BY_TASK_ID,
+    SQ_HISTORY,
+    SQ_TOKEN_INSERT,
+    SQ_TOKEN_BY_HASH,
+    SQ_TOKEN_LIST,
+    SQ_TOKEN_REVOKE,
+    SQ_TOKEN_REVOKED_AT,
+    SQ_TOKEN_TOUCH,
+    SQ_PING,
+    SQ_NSTMT
+};
+
+/* Columns of an entry row, in table order: small, filterable columns first
+ * so a row check rarely reads into the big text at the end (which may sit on
+ * overflow pages). SQ_ENTRY_COLS lists them with alias e, in this order;
+ * binding (?N = index + 1) and decoding use these indexes. Keep the three in
+ * step with the CREATE TABLE in sq_schema.c. */
+enum sq_col {
+    SC_DLQ_ID,
+    SC_STATUS,
+    SC_FAILED_AT,
+    SC_TENANT_ID,
+    SC_TASK_NAME,
+    SC_QUEUE,
+    SC_REASON,
+    SC_EXC_TYPE,
+    SC_FINGERPRINT,
+    SC_ORIGINAL_TASK_ID,
+    SC_RETRY_TASK_ID,
+    SC_IDEMPOTENCY_KEY,
+    SC_PROCESSED_AT,
+    SC_RETRIES_ATTEMPTED,
+    SC_RETRY_COUNT,
+    SC_LAST_RETRY_AT,
+    SC_RESOLVED_AT,
+    SC_PRIORITY,
+    SC_MAX_REPLAYS,
+    SC_EXPIRES_AT,
+    SC_UPDATED_AT,
+    SC_ERROR_CODE,
+    SC_RESOLUTION_TYPE,
+    SC_RESOLVED_BY,
+    SC_RESOLUTION_NOTES,
+    SC_EXC_MESSAGE,
+    SC_TASK_ARGS,
+    SC_TASK_KWARGS,
+    SC_METADATA,
+    SC_CONTEXT,
+    SC_EXC_TRACEBACK,
+    SC_NCOLS /* a select adds e.id (the rowid) at this index; get then e.captured_by */
+};
+
+#define SQ_ENTRY_COLS                                                                              \
+    "e.dlq_id, e.status, e.failed_at, e.tenant_id, e.task_name, e.queue, e.reason, e.exc_type, "   \
+    "e.fingerprint, e.original_task_id, e.retry_task_id, e.idempotency_key, e.processed_at, "      \
+    "e.retries_attempted, e.retry_count, e.last_retry_at, e.resolved_at, e.priority, "             \
+    "e.max_replays, e.expires_at, e.updated_at, e.error_code, e.resolution_type, e.resolved_by, "  \
+    "e.resolution_notes, e.exc_message, e.task_args, e.task_kwargs, e.metadata, e.context, "       \
+    "e.exc_traceback"
+
+/* Per-connection cache of dynamically built SQL (list queries), keyed by the
+ * SQL text: a filter's shape, never its values, decides the text, so a few
+ * slots cover the traffic. */
+#define SQ_DYN_SLOTS 24
+struct sq_dyn {
+    char *sql;
+    sqlite3_stmt *st;
+};
+
+struct sq_cube;
+
+/* A connection and its statement caches. Used by one thread at a time. */
+struct sq_conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[SQ_NSTMT];
+    struct sq_dyn dyn[SQ_DYN_SLOTS];
+    unsigned dyn_next;    /* next slot to evict, round-robin */
+    struct sq_cube *cube; /* writer only: counter changes of the group */
+    struct sq_conn *next;
+};
+
+/* A write request: fn runs on the writer connection inside the group's
+ * transaction (in its own savepoint) and returns DLQ_OK or a dlq code with
+ * detail in err. The submitter waits on cv until done. */
+typedef int sq_write_fn(struct sq_conn *w, void *arg, char *err, size_t errlen);
+struct sq_wreq {
+    sq_write_fn *fn;
+    void *arg;
+    char *err;
+    size_t errlen;
+    int rc;
+    int done;
+    pthread_cond_t cv;
+    struct sq_wreq *next;
+};
+
+#define SQ_QUEUE_MAX      8192 /* pending write requests; past it writes get DLQ_E_BUSY */
+#define SQ_READERS_MAX    8    /* read connections; more readers than cores gain nothing */
+#define SQ_TOUCH_SLOTS    64   /* distinct tokens whose last use awaits a write */
+#define SQ_TOUCH_DELAY_MS 1000 /* longest a touch waits for a write to ride on */
+
+struct sq_touch {
+    char id[40];
+    int64_t at;
+};
+
+struct sq_store {
+    struct dlq_store base; /* first: the interface's view */
+    char *path;
+    enum dlq_durability durability;
+    int busy_timeout_ms;
+    int version_at_open;
+
+    /* Writer: queue, thread and connection; mu guards the queue, the
+     * touches and the flags. */
+    struct sq_conn *w;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;
+    struct sq_wreq *head, *tail;
+    size_t queued;
+    struct sq_touch touch[SQ_TOUCH_SLOTS];
+    size_t ntouch;
+    int64_t touch_since_ns; /* monotonic time of the oldest pending touch */
+    int stopping;           /* close has begun: no new requests */
+    int running;            /* the writer thread is in its loop */
+    int started;            /* the writer thread was created (join it) */
+    pthread_t writer;
+
+    /* Syncer (durability full): committed groups awaiting the fdatasync of
+     * the WAL (wal_fd) that makes them durable; guarded by mu. broken: a
+     * sync failed, no more writes. */
+    int wal_fd;
+    struct sq_wreq *sync_head, *sync_tail;
+    pthread_cond_t sync_cv;
+    int sync_stop;
+    int sync_started;
+    int broken;
+    pthread_t syncer;
+
+    /* Checkpointer: its own connection; woken by the writer's WAL hook. */
+    sqlite3 *ck_db;
+    pthread_mutex_t ck_mu;
+    pthread_cond_t ck_cv;
+    int ck_wanted;
+    int ck_stop;
+    int ck_started;
+    pthread_t ckpt;
+
+    /* Readers: idle read-only connections, and how many exist. */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    struct sq_conn *pool;
+    int nreaders;
+};
+
+/* ---- sq_conn.c ---- */
+int dlq_sq_err(sqlite3 *db, int rc, char *err, size_t errlen, const char *what);
+int dlq_sq_conn_open(struct sq_store *s, int writer, struct sq_conn **out, char *err,
+                     size_t errlen);
+void dlq_sq_conn_close(struct sq_conn *c);
+int dlq_sq_stmt(struct sq_conn *c, enum sq_sid id, sqlite3_stmt **out, char *err, size_t errlen);
+int dlq_sq_stmt_dyn(struct sq_conn *c, const char *sql, sqlite3_stmt **out, char *err,
+                    size_t errlen);
+int dlq_sq_exec(struct sq_conn *c, enum sq_sid id, char *err, size_t errlen);
+int dlq_sq_reader_get(struct sq_store *s, struct sq_conn **out, char *err, size_t errlen);
+void dlq_sq_reader_put(struct sq_store *s, struct sq_conn *c);
+void dlq_sq_bind_text(sqlite3_stmt *st, int i, const char *v);
+void dlq_sq_bind_time(sqlite3_stmt *st, int i, int64_t ms);
+char *dlq_sq_col_dup(sqlite3_stmt *st, int i, int *oom);
+void dlq_sq_col_copy(sqlite3_stmt *st, int i, char *out, size_t outlen);
+
+/* ---- sq_cube.c ---- */
+struct sq_cube *dlq_sq_cube_new(void);
+void dlq_sq_cube_free(struct sq_cube *c);
+void dlq_sq_cube_reset(struct sq_cube *c);
+int dlq_sq_cube_add(struct sq_cube *c, const char *tenant, int status, const char *queue,
+                    const char *task, int reason, const char *exc, int delta);
+size_t dlq_sq_cube_mark(const struct sq_cube *c);
+void dlq_sq_cube_undo(struct sq_cube *c, size_t mark);
+int dlq_sq_cube_flush(struct sq_conn *w, struct sq_cube *c, char *err, size_t errlen);
+
+/* ---- sq_schema.c ---- */
+int dlq_sq_schema_latest(void);
+int dlq_sq_schema_version(sqlite3 *db, int *version, char *err, size_t errlen);
+int dlq_sq_schema_step(sqlite3 *db, int to, char *err, size_t errlen);
+
+/* ---- sq_writer.c ---- */
+int dlq_sq_writer_start(struct sq_store *s, char *err, size_t errlen);
+void dlq_sq_writer_stop(struct sq_store *s);
+int dlq_sq_write(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen);
+void dlq_sq_touch(struct sq_store *s, const char *id, int64_t at);
+int64_t dlq_sq_touch_pending(struct sq_store *s, const char *id);
+int dlq_sq_writer_alive(struct sq_store *s);
+
+/* ---- sq_sync.c ---- */
+int dlq_sq_sync_start(struct sq_store *s, char *err, size_t errlen);
+void dlq_sq_sync_stop(struct sq_store *s);
+void dlq_sq_sync_submit(struct sq_store *s, struct sq_wreq *list);
+
+/* ---- sq_read.c ---- */
+int dlq_sq_entry_from_row(sqlite3_stmt *st, struct dlq_entry *e);
+
+/* ---- methods, one file each ---- */
+int dlq_sq_capture(struct dlq_store *s, const struct dlq_entry *entries, size_t n,
+                   const char *actor, struct dlq_capture_result *res, char *err, size_t errlen);
+int dlq_sq_get(struct dlq_store *s, const char *id, const char *tenant, struct dlq_entry *out,
+               struct dlq_event **hist, size_t *nhist, char *err, size_t errlen);
+int dlq_sq_list(struct dlq_store *s, const struct dlq_filter *f, struct dlq_page *out, char *err,
+                size_t errlen);
+int dlq_sq_token_create(struct dlq_store *s, const struct dlq_token *t, char *err, size_t errlen);
+int dlq_sq_token_by_hash(struct dlq_store *s, const char *hash_hex, struct dlq_token *out,
+                         char *err, size_t errlen);
+int dlq_sq_token_list(struct dlq_store *s, struct dlq_token **out, size_t *n, char *err,
+                      size_t errlen);
+int dlq_sq_token_revoke(struct dlq_store *s, const char *id, int64_t now, char *err, size_t errlen);
+int dlq_sq_token_touch(struct dlq_store *s, const char *id, int64_t now, char *err, size_t errlen);
+
+/* ---- slice A: actions and audit (sq_act.c, sq_audit.c) ---- */
+int dlq_sq_act(struct dlq_store *s, const char *id, const struct dlq_act *a,
+               const char *retry_task_id, const struct dlq_audit *audit, struct dlq_entry *after,
+               char *err, size_t errlen);
+int dlq_sq_act_many(struct dlq_store *s, const char *const *ids, size_t n,
+                    const struct dlq_act *a, const char *const *retry_task_ids,
+                    const struct dlq_audit *audit, struct dlq_act_result *res, char *err,
+                    size_t errlen);
+int dlq_sq_audit_append(struct dlq_store *s, const struct dlq_audit *audit, char *err,
+                        size_t errlen);
+int dlq_sq_audit_list(struct dlq_store *s, const struct dlq_audit_filter *f,
+                      struct dlq_audit **out, size_t *n, char next_cursor[128], char *err,
+                      size_t errlen);
+/* dlq_sq_audit_write writes one audit record inside the caller's write
+ * request (any slice may call it from its own write fn): targets are
+ * audit->target_ids when set, else the n ids. */
+int dlq_sq_audit_write(struct sq_conn *w, const struct dlq_audit *audit, int64_t now,
+                       const char *const *ids, size_t n, char *err, size_t errlen);
+/* dlq_sq_capture_replay: capture calls it before inserting e; 1 when e was a
+ * failed replay that updated an existing entry (r filled), 0 when e is new. */
+int dlq_sq_capture_replay(struct sq_conn *w, const struct dlq_entry *e, const char *tenant,
+                          const char *actor, int64_t now, struct dlq_capture_result *r, char *err,
+                          size_t errlen);
+/* ---- end of slice A ---- */
+
+/* ---- slice B: bulk operations (sq_bulk.c, sq_ops.c) ---- */
+int dlq_sq_bulk_select(struct dlq_store *s, const struct dlq_filter *f, const char *after,
+                       const char *skip_op, size_t max, char (*ids)[40], size_t *n, char next[128],
+                       char *err, size_t errlen);
+int dlq_sq_bulk_preview(struct dlq_store *s, const struct dlq_filter *f, int64_t max,
+                        struct dlq_bulk_preview *out, char *err, size_t errlen);
+int dlq_sq_op_save(struct dlq_store *s, const struct dlq_op *op, char *err, size_t errlen);
+int dlq_sq_op_finish(struct dlq_store *s, const char *id, const char *tenant, const char *state,
+                     const char *reason, int64_t now, char *err, size_t errlen);
+int dlq_sq_op_get(struct dlq_store *s, const char *id, const char *tenant, struct dlq_op *out,
+                  char *err, size_t errlen);
+int dlq_sq_op_list(struct dlq_store *s, const char *tenant, const char *state, int limit,
+                   struct dlq_op **out, size_t *n, char *err, size_t errlen);
+/* ---- end of slice B ---- */
+
+/* ---- slice C2: maintenance, cleanup, export (sq_maint.c, sq_export.c) ---- */
+int dlq_sq_maint_step(struct dlq_store *s, enum dlq_action action, int64_t cutoff, int64_t now,
+                      int limit, int64_t *done, char *err, size_t errlen);
+int dlq_sq_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before, const char *tenant,
+                   int dry_run, int limit, int64_t by_status[DLQ_STATUS_COUNT], int64_t *n,
+                   char *err, size_t errlen);
+int dlq_sq_export_page(struct dlq_store *s, const struct dlq_filter *f, int limit,
+                       struct dlq_page *out, char *err, size_t errlen);
+int dlq_sq_count_entries(struct dlq_store *s, int64_t *n, char *err, size_t errlen);
+/* ---- end of slice C2 ---- */
+
+/* ---- slice C1: sq_groups.c, sq_stats.c ---- */
+int dlq_sq_capture_extras(struct sq_conn *w, const struct dlq_entry *e, char *err, size_t errlen);
+int dlq_sq_groups_pending(struct sq_conn *w, const char *fingerprint, const char *tenant,
+                          int delta, char *err, size_t errlen);
+void dlq_sq_commit_observe(double seconds);
+int dlq_sq_stats(struct dlq_store *s, const char *tenant, int64_t now, int hours,
+                 struct dlq_stats *out, char *err, size_t errlen);
+int dlq_sq_groups(struct dlq_store *s, const struct dlq_group_filter *f, struct dlq_group **out,
+                  size_t *n, char *err, size_t errlen);
+int dlq_sq_replay_window(struct dlq_store *s, int window, int *finished, int *failed, char *err,
+                         size_t errlen);
+int dlq_sq_alert_load(struct dlq_store *s, struct dlq_alert_row *rows, size_t max, size_t *n,
+                      char *err, size_t errlen);
+int dlq_sq_alert_save(struct dlq_store *s, const struct dlq_alert_row *row, char *err,
+                      size_t errlen);
+int dlq_sq_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err, size_t errlen);
+void dlq_sq_commit_histogram(struct dlq_store *s, struct dlq_hist *out);
+/* ---- end of slice C1 ---- */
+
+#endif

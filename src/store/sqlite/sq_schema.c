@@ -1,0 +1,218 @@
+/*
+ * sq_schema.c: the SQLite schema as an ordered list of migrations. Step N
+ * takes the database from version N-1 to N; a database records the version
+ * it is at in schema_version. Steps are only ever appended: a released step
+ * never changes, so every database converges to the same schema.
+ *
+ * Why the schema looks the way it does:
+ * - entries keeps the rowid as the tie-breaker of the page order
+ *   (failed_at, id); every secondary index ends in the rowid implicitly, so
+ *   (col, failed_at) serves "WHERE col = ? ORDER BY failed_at, id" and the
+ *   keyset condition without a sort. tenant_id is '' for "no tenant" so
+ *   equality and the idempotency uniqueness work.
+ * - entry_counts is a cube of counters over the list's equality filters,
+ *   updated in the same transaction as each change, so an exact total is a
+ *   SUM over a small table instead of a count over the matches. Its key
+ *   columns are NOT NULL ('' for none) because NULLs never conflict in a
+ *   unique key. It is clustered by its key (WITHOUT ROWID), so sums for a
+ *   tenant read one range; the status and task_name indexes carry n, so the
+ *   most common totals never leave the index. The writer changes each key
+ *   once per group commit (sq_cube.c), which keeps those index updates off
+ *   the per-entry path.
+ * - entry_events holds history after capture; the "captured" event is
+ *   derived from the entry (captured_by, processed_at, reason, queue), which
+ *   saves a row and an index entry per ingested entry.
+ * - entries_fts is an external-content FTS5 index (the text lives once, in
+ *   entries). Deleting an entry must delete its FTS row with the 'delete'
+ *   command and the old values. columnsize=0: nothing ranks, so no per-row
+ *   size record is kept. automerge=8 merges segments less often than the
+ *   default 4: less rewriting on ingest for a few more segments per query.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sq_int.h"
+
+static const char *const steps[] = {
+    /* 1: entries, history, counters, full text, tokens */
+    "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+    "INSERT INTO schema_version(version) VALUES(0);"
+
+    "CREATE TABLE entries("
+    " id INTEGER PRIMARY KEY,"
+    " dlq_id TEXT NOT NULL UNIQUE,"
+    " status INTEGER NOT NULL,"
+    " failed_at INTEGER NOT NULL,"
+    " tenant_id TEXT NOT NULL DEFAULT '',"
+    " task_name TEXT NOT NULL,"
+    " queue TEXT,"
+    " reason INTEGER NOT NULL DEFAULT 0,"
+    " exc_type TEXT,"
+    " fingerprint TEXT,"
+    " original_task_id TEXT,"
+    " retry_task_id TEXT,"
+    " idempotency_key TEXT,"
+    " processed_at INTEGER NOT NULL,"
+    " retries_attempted INTEGER NOT NULL DEFAULT 0,"
+    " retry_count INTEGER NOT NULL DEFAULT 0,"
+    " last_retry_at INTEGER,"
+    " resolved_at INTEGER,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " max_replays INTEGER NOT NULL DEFAULT 3,"
+    " expires_at INTEGER,"
+    " updated_at INTEGER,"
+    " error_code TEXT,"
+    " resolution_type TEXT,"
+    " resolved_by TEXT,"
+    " resolution_notes TEXT,"
+    " exc_message TEXT,"
+    " task_args TEXT,"
+    " task_kwargs TEXT,"
+    " metadata TEXT,"
+    " context TEXT,"
+    " exc_traceback TEXT,"
+    " captured_by TEXT);"
+    "CREATE INDEX ix_entries_status ON entries(status, failed_at);"
+    "CREATE INDEX ix_entries_task ON entries(task_name, failed_at);"
+    "CREATE INDEX ix_entries_queue ON entries(queue, failed_at);"
+    "CREATE INDEX ix_entries_tenant ON entries(tenant_id, failed_at);"
+    "CREATE INDEX ix_entries_reason ON entries(reason, failed_at);"
+    "CREATE INDEX ix_entries_exc ON entries(exc_type, failed_at);"
+    "CREATE INDEX ix_entries_fp ON entries(fingerprint, failed_at);"
+    "CREATE INDEX ix_entries_failed ON entries(failed_at);"
+    "CREATE INDEX ix_entries_orig ON entries(original_task_id);"
+    "CREATE INDEX ix_entries_retry ON entries(retry_task_id) WHERE retry_task_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX ux_entries_idem ON entries(tenant_id, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL;"
+
+    "CREATE TABLE entry_events("
+    " entry_id INTEGER NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " event TEXT NOT NULL,"
+    " actor TEXT,"
+    " details TEXT);"
+    "CREATE INDEX ix_events_entry ON entry_events(entry_id, at);"
+
+    "CREATE TABLE entry_counts("
+    " tenant_id TEXT NOT NULL,"
+    " status INTEGER NOT NULL,"
+    " queue TEXT NOT NULL,"
+    " task_name TEXT NOT NULL,"
+    " reason INTEGER NOT NULL,"
+    " exc_type TEXT NOT NULL,"
+    " n INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant_id, status, queue, task_name, reason, exc_type)) WITHOUT ROWID;"
+    "CREATE INDEX ix_counts_status ON entry_counts(status, n);"
+    "CREATE INDEX ix_counts_task ON entry_counts(task_name, status, n);"
+    "CREATE INDEX ix_counts_queue ON entry_counts(queue, status);"
+    "CREATE INDEX ix_counts_exc ON entry_counts(exc_type, status);"
+    "CREATE INDEX ix_counts_reason ON entry_counts(reason, status);"
+
+    "CREATE VIRTUAL TABLE entries_fts USING fts5(task_name, exc_type, exc_message,"
+    " exc_traceback, content='entries', content_rowid='id', columnsize=0);"
+    "INSERT INTO entries_fts(entries_fts, rank) VALUES('automerge', 8);"
+
+    "CREATE TABLE tokens("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " role INTEGER NOT NULL,"
+    " tenant_id TEXT NOT NULL DEFAULT '',"
+    " secret_hash TEXT NOT NULL UNIQUE,"
+    " created_at INTEGER NOT NULL,"
+    " last_used_at INTEGER,"
+    " revoked_at INTEGER);",
+
+    /* 2: issue 3: operator actions, audit, bulk operations, stats, groups, alerts */
+    "ALTER TABLE entries ADD COLUMN op_id TEXT;"
+    "CREATE INDEX ix_entries_op ON entries(op_id) WHERE op_id IS NOT NULL;"
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY, audit_id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL,"
+    " actor TEXT, tenant_id TEXT NOT NULL DEFAULT '', action TEXT NOT NULL, target_ids TEXT, filter TEXT,"
+    " reason TEXT, ticket_url TEXT, details TEXT);"
+    "CREATE INDEX ix_audit_at ON audit(at);"
+    "CREATE INDEX ix_audit_actor ON audit(actor, at);"
+    "CREATE INDEX ix_audit_action ON audit(action, at);"
+    "CREATE TABLE audit_targets(audit INTEGER NOT NULL, dlq_id TEXT NOT NULL);"
+    "CREATE INDEX ix_audit_targets ON audit_targets(dlq_id, audit);"
+    "CREATE TABLE operations(id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL,"
+    " tenant_id TEXT NOT NULL DEFAULT '', actor TEXT, filter TEXT, params TEXT,"
+    " matched INTEGER NOT NULL DEFAULT 0, processed INTEGER NOT NULL DEFAULT 0,"
+    " succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
+    " skipped INTEGER NOT NULL DEFAULT 0, early_stop_reason TEXT, cursor TEXT,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER);"
+    "CREATE INDEX ix_ops_created ON operations(created_at);"
+    "CREATE TABLE hourly(hour INTEGER NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', n INTEGER NOT NULL,"
+    " PRIMARY KEY(hour, tenant_id)) WITHOUT ROWID;"
+    "CREATE TABLE groups(fingerprint TEXT NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', task_name TEXT,"
+    " exc_type TEXT, sample_message TEXT, sample_dlq_id TEXT, first_seen INTEGER, last_seen INTEGER,"
+    " count INTEGER NOT NULL DEFAULT 0, pending INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(fingerprint, tenant_id)) WITHOUT ROWID;"
+    "CREATE TABLE replay_outcomes(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, dlq_id TEXT,"
+    " tenant_id TEXT NOT NULL DEFAULT '', op_id TEXT, succeeded INTEGER NOT NULL);"
+    "CREATE TABLE alert_state(rule TEXT PRIMARY KEY, firing INTEGER NOT NULL, since INTEGER,"
+    " last_notified_at INTEGER, reason TEXT);",
+};
+
+#define NSTEPS ((int)(sizeof steps / sizeof steps[0]))
+
+/* dlq_sq_schema_latest returns the version the newest step brings a database to. */
+int dlq_sq_schema_latest(void)
+{
+    return NSTEPS;
+}
+
+/* dlq_sq_schema_version reads the version db is at into *version: 0 for a
+ * database without a schema_version table (new or foreign). */
+int dlq_sq_schema_version(sqlite3 *db, int *version, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    *version = 0;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+                                " AND name = 'schema_version'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return dlq_sq_err(db, rc, err, errlen, "read schema version");
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return DLQ_OK;
+    if (rc != SQLITE_ROW)
+        return dlq_sq_err(db, rc, err, errlen, "read schema version");
+    rc = sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int code = dlq_sq_err(db, rc, err, errlen, "read schema version");
+        sqlite3_finalize(st);
+        return code;
+    }
+    *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return DLQ_OK;
+}
+
+/* dlq_sq_schema_step applies step `to` (taking the database from to-1 to to)
+ * and records the new version. The caller provides the transaction, so a
+ * step and its version change commit together or not at all. */
+int dlq_sq_schema_step(sqlite3 *db, int to, char *err, size_t errlen)
+{
+    if (to < 1 || to > NSTEPS)
+        return dlq_errf(err, errlen, DLQ_E_INTERNAL, "no schema step %d", to);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, steps[to - 1], NULL, NULL, &msg);
+    if (rc == SQLITE_OK) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d", to);
+        sqlite3_free(msg);
+        msg = NULL;
+        rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    }
+    if (rc != SQLITE_OK) {
+        int code = dlq_sq_err(NULL, rc, err, errlen, "migrate");
+        if (msg)
+            code = dlq_errf(err, errlen, code, "schema step %d: %s", to, msg);
+        sqlite3_free(msg);
+        return code;
+    }
+    return DLQ_OK;
+}
