@@ -1,0 +1,157 @@
+/*
+ * http_int.h: what the files of src/http/ share: the server object, the
+ * per-request context, the route handler type, and the few helpers every
+ * handler answers through. libmicrohttpd and jansson types are allowed here
+ * and stay inside src/http/.
+ */
+#ifndef DLQ_HTTP_INT_H
+#define DLQ_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "dlq/core.h"
+#include "dlq/http.h"
+#include "dlq/service.h"
+
+/* Path parameters a route pattern may hold, and how long one may be. */
+#define DLQ_HTTP_MAX_PARAMS 2
+#define DLQ_HTTP_PARAM_MAX  200
+/* Query arguments accepted on one request (more: 400). */
+#define DLQ_HTTP_MAX_ARGS   64
+#define DLQ_HTTP_DETAIL_MAX 512
+
+struct dlq_http {
+    struct MHD_Daemon *daemon;
+    struct dlq_service *svc; /* borrowed */
+    struct dlq_http_config cfg;
+    int port;
+    atomic_int draining;  /* 1 once stopping: answers ask clients to close */
+    atomic_long inflight; /* requests between their first byte and completion */
+};
+
+/* One request, from its request line to the completion callback. */
+struct dlq_req {
+    struct dlq_http *h;
+    struct MHD_Connection *conn;
+    char id[65];      /* request id, echoed in X-Request-Id */
+    int64_t start_ns; /* monotonic */
+    char method[16];
+    char *path;      /* as sent (still percent-encoded), no query; malloc'd */
+    const char *url; /* decoded path from MHD; valid while the request is handled */
+    int started;     /* the access handler has seen this request */
+    int bad_path;    /* the raw path is refused (see bad_path_detail) */
+    int too_big;     /* the body passed cfg.max_body: it is being discarded */
+    struct dlq_buf body;
+
+    int authed;
+    struct dlq_principal who;
+
+    const char *params[DLQ_HTTP_MAX_PARAMS]; /* point into parambuf */
+    size_t nparams;
+    char parambuf[DLQ_HTTP_MAX_PARAMS * (DLQ_HTTP_PARAM_MAX + 1)];
+
+    /* What went wrong, for the problem answer. */
+    char detail[DLQ_HTTP_DETAIL_MAX];
+    struct dlq_errors errs;
+    char allow[64]; /* 405: the methods the path accepts */
+    int bad_token;  /* 401: a token was sent but not accepted */
+    const char *route; /* slice C1: the matched route pattern (metrics), NULL if none */
+
+    /* What was answered, for the access log. */
+    int queued;
+    unsigned status;
+    uint64_t bytes;
+};
+
+/* A route handler answers through dlq_http_reply*() and returns DLQ_OK, or
+ * returns a negative code with r->detail (and r->errs) filled and answers
+ * nothing: the dispatcher then sends the problem. */
+typedef int (*dlq_handler_fn)(struct dlq_req *r);
+
+/* An extra response header; arrays of them end with a {NULL, NULL} row. */
+struct dlq_http_header {
+    const char *name;
+    const char *value;
+};
+
+/* dlq_http_reply queues the response: status, body (malloc'd, ownership taken
+ * whatever happens; NULL for none), its content type and extra headers (may
+ * be NULL). Adds X-Request-Id and Cache-Control. Returns DLQ_OK or
+ * DLQ_E_INTERNAL when libmicrohttpd refused it. */
+int dlq_http_reply(struct dlq_req *r, unsigned status, char *body, size_t len, const char *ctype,
+                   const struct dlq_http_header *extra);
+/* dlq_http_reply_json queues obj (reference stolen) as compact JSON. */
+int dlq_http_reply_json(struct dlq_req *r, unsigned status, json_t *obj,
+                        const struct dlq_http_header *extra);
+/* dlq_http_reply_buf queues the JSON text in b (emptied: its memory is taken). */
+int dlq_http_reply_buf(struct dlq_req *r, unsigned status, struct dlq_buf *b,
+                       const struct dlq_http_header *extra);
+
+/* dlq_http_fail writes the problem detail into r and returns code, so a
+ * handler reads `return dlq_http_fail(r, DLQ_E_NOTFOUND, "...")`. */
+int dlq_http_fail(struct dlq_req *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* dlq_http_fail_fields sets a detail summing up r->errs and returns code. */
+int dlq_http_fail_fields(struct dlq_req *r, int code, const char *what);
+
+/* dlq_http_problem is the one exit for errors: it answers code as RFC 9457
+ * application/problem+json from r's detail and field errors. */
+int dlq_http_problem(struct dlq_req *r, int code);
+
+/* dlq_http_dispatch routes a complete request: path checks, route lookup,
+ * media type, authentication and role, then the handler. Always queues an
+ * answer unless libmicrohttpd refuses it (then returns an error). */
+int dlq_http_dispatch(struct dlq_req *r);
+
+/* dlq_http_header_get returns a request header (borrowed) or NULL. */
+const char *dlq_http_header_get(struct dlq_req *r, const char *name);
+
+/* dlq_http_bad_path checks a raw request path; returns NULL when it is fine,
+ * else a static reason to refuse it. */
+const char *dlq_http_bad_path(const char *raw, size_t len);
+
+/* dlq_http_access_log writes r's access-log line to stderr. */
+void dlq_http_access_log(struct dlq_req *r);
+
+/* Handlers, one file per resource. */
+int dlq_h_healthz(struct dlq_req *r);
+int dlq_h_readyz(struct dlq_req *r);
+int dlq_h_entries_create(struct dlq_req *r);
+int dlq_h_entries_batch(struct dlq_req *r);
+int dlq_h_entries_list(struct dlq_req *r);
+int dlq_h_entries_get(struct dlq_req *r);
+int dlq_h_tokens_create(struct dlq_req *r);
+int dlq_h_tokens_list(struct dlq_req *r);
+int dlq_h_tokens_revoke(struct dlq_req *r);
+/* issue 3 slice A: h_actions.c, h_audit.c */
+int dlq_h_entries_retry(struct dlq_req *r);
+int dlq_h_entries_resolve(struct dlq_req *r);
+int dlq_h_entries_discard(struct dlq_req *r);
+int dlq_h_entries_outcome(struct dlq_req *r);
+int dlq_h_audit_list(struct dlq_req *r);
+/* slice B: h_bulk.c, h_ops.c */
+int dlq_h_replay_bulk(struct dlq_req *r);
+int dlq_h_resolve_bulk(struct dlq_req *r);
+int dlq_h_discard_bulk(struct dlq_req *r);
+int dlq_h_ops_list(struct dlq_req *r);
+int dlq_h_ops_get(struct dlq_req *r);
+int dlq_h_ops_cancel(struct dlq_req *r);
+/* slice C2: h_cleanup.c, h_export.c */
+int dlq_h_cleanup(struct dlq_req *r);
+int dlq_h_export(struct dlq_req *r);
+/* slice C1: h_stats.c, h_alerts.c, h_metrics.c, metrics.c */
+int dlq_h_stats(struct dlq_req *r);
+int dlq_h_report(struct dlq_req *r);
+int dlq_h_groups(struct dlq_req *r);
+int dlq_h_alerts(struct dlq_req *r);
+int dlq_h_metrics(struct dlq_req *r);
+/* dlq_http_metrics_observe counts one answered request (lock-free). */
+void dlq_http_metrics_observe(const char *route, unsigned status, double seconds);
+/* dlq_http_metrics_text appends the HTTP request families to b. */
+void dlq_http_metrics_text(struct dlq_buf *b);
+
+#endif
