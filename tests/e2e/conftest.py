@@ -1,0 +1,359 @@
+"""Black-box test harness for dlq: starts the real `dlq serve` binary.
+
+Every test talks to a real server over loopback HTTP. `DlqServer` starts the
+binary on a free port with a fresh SQLite file under the test's tmp dir, with
+DLQ_ADMIN_TOKEN set, waits for /healthz, and stops it with SIGTERM (it must
+exit 0 within 10 s). The server's stdout and stderr go to files next to the
+database; when a test fails, the tail of every running server's stderr is
+attached to the report. Run with Debian's interpreter:
+
+    /usr/bin/python3 -m pytest tests/e2e [--dlq-bin build/dlq]
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN_SECRET = "e2e-admin-" + "s3cr3t" * 4
+BANNER_RE = re.compile(r"^dlq (\S+) listening on http://([0-9.]+):(\d+)/\s*$", re.M)
+ID_RE = re.compile(r"^dlq_[0-9A-HJKMNP-TV-Z]{26}$")
+TOK_RE = re.compile(r"^tok_[0-9A-HJKMNP-TV-Z]{26}$")
+TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+
+ENTRIES = "/api/v1/dlq/entries"
+BATCH = "/api/v1/dlq/entries/batch"
+TOKENS = "/api/v1/tokens"
+
+# The seed 000 entry fields, then DESIGN.md section 3's additions, in order.
+ENTRY_KEYS = [
+    "dlq_id", "original_task_id", "task_name", "task_args", "task_kwargs",
+    "exception", "tenant_id", "retries_attempted", "failed_at", "processed_at",
+    "status", "retry_count", "last_retry_at", "retry_task_id", "resolved_at",
+    "resolution_notes", "queue", "priority", "reason", "error_code",
+    "fingerprint", "resolution_type", "resolved_by", "max_replays",
+    "expires_at", "metadata", "context", "idempotency_key",
+]
+
+_RUNNING = []  # servers alive now, for failure reports
+
+
+def pytest_addoption(parser):
+    parser.addoption("--dlq-bin", default=os.environ.get("DLQ_BIN", str(REPO / "build" / "dlq")),
+                     help="path of the dlq binary under test (default <repo>/build/dlq)")
+
+
+@pytest.fixture(scope="session")
+def dlq_bin(pytestconfig):
+    path = Path(pytestconfig.getoption("--dlq-bin")).resolve()
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"dlq binary not found or not executable: {path} (build it, or pass --dlq-bin)")
+    return str(path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        for srv in list(_RUNNING):
+            rep.sections.append((f"dlq stderr tail ({srv.stderr_path})", srv.stderr_tail()))
+
+
+def free_port():
+    """free_port returns a loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def uid(prefix="t"):
+    """uid returns a short unique string, to keep tests apart on a shared server."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+class Api:
+    """Api is an HTTP client bound to one server and one bearer secret."""
+
+    def __init__(self, base, secret):
+        self.base = base
+        self.secret = secret
+        self.s = requests.Session()
+
+    def headers(self, extra=None):
+        h = {}
+        if self.secret is not None:
+            h["Authorization"] = f"Bearer {self.secret}"
+        h.update(extra or {})
+        return h
+
+    def req(self, method, path, *, json_body=None, data=None, headers=None, params=None,
+            timeout=30):
+        h = self.headers(headers)
+        if json_body is not None:
+            data = json.dumps(json_body)
+            h.setdefault("Content-Type", "application/json")
+        return self.s.request(method, self.base + path, data=data, headers=h, params=params,
+                              timeout=timeout)
+
+    def get(self, path, **kw):
+        return self.req("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.req("POST", path, json_body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.req("DELETE", path, **kw)
+
+    # Shortcuts that assert success.
+
+    def ingest(self, **fields):
+        r = self.post(ENTRIES, fields)
+        assert r.status_code == 201, r.text
+        return r.json()["dlq_id"]
+
+    def ingest_batch(self, entries):
+        r = self.post(BATCH, {"entries": entries})
+        assert r.status_code == 200, r.text
+        return [it["dlq_id"] for it in r.json()["items"]]
+
+    def entry(self, ident):
+        r = self.get(f"{ENTRIES}/{ident}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def list(self, **params):
+        r = self.get(ENTRIES, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def total(self, **params):
+        params.setdefault("limit", 1)
+        return self.list(**params)["total"]
+
+
+class DlqServer:
+    """DlqServer runs one `dlq serve` process over a database file."""
+
+    def __init__(self, binary, workdir, db=None, admin_secret=ADMIN_SECRET, extra_args=(),
+                 env=None):
+        self.binary = binary
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.db = str(db or self.workdir / "dlq.db")
+        self.admin_secret = admin_secret
+        self.extra_args = list(extra_args)
+        self.env_extra = dict(env or {})
+        self.proc = None
+        self.port = None
+        self.version = None
+        self.starts = 0
+
+    # -- life cycle --
+
+    def start(self, timeout=20.0):
+        """start launches the server and waits until /healthz answers 200."""
+        assert self.proc is None
+        self.starts += 1
+        self.stdout_path = self.workdir / f"stdout.{self.starts}.log"
+        self.stderr_path = self.workdir / f"stderr.{self.starts}.log"
+        env = dict(os.environ)
+        env.pop("DLQ_ADMIN_TOKEN", None)
+        if self.admin_secret is not None:
+            env["DLQ_ADMIN_TOKEN"] = self.admin_secret
+        env.update(self.env_extra)
+        for attempt in range(3):
+            self.port = free_port()
+            args = [self.binary, "serve", "--db", self.db, "--listen",
+                    f"127.0.0.1:{self.port}"] + self.extra_args
+            with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+                self.proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                             env=env, cwd=self.workdir)
+            _RUNNING.append(self)
+            if self._wait_ready(timeout):
+                return self
+            rc = self.proc.poll()
+            tail = self.stderr_tail()
+            self._reap()
+            if rc is not None and "in use" in tail.lower() and attempt < 2:
+                continue  # lost the race for the port; pick another
+            pytest.fail(f"dlq serve did not become ready (rc={rc}): {' '.join(args)}\n{tail}")
+        return self
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                r = requests.get(self.base + "/healthz", timeout=1)
+                if r.status_code == 200:
+                    m = BANNER_RE.search(self.stdout())
+                    if m:
+                        self.version = m.group(1)
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def stop(self, timeout=10.0):
+        """stop sends SIGTERM and asserts a clean exit (status 0) within timeout."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            tail = self.stderr_tail()
+            self._reap()
+            pytest.fail(f"dlq serve did not exit within {timeout}s of SIGTERM\n{tail}")
+        tail = self.stderr_tail()
+        self._reap()
+        assert rc == 0, f"dlq serve exited {rc} after SIGTERM\n{tail}"
+
+    def kill9(self):
+        """kill9 kills the server without warning (SIGKILL) and reaps it."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._reap()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def _reap(self):
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        self.proc = None
+
+    # -- access --
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, secret="__admin__"):
+        """api returns a client using secret (default: the admin token; None: no header)."""
+        return Api(self.base, self.admin_secret if secret == "__admin__" else secret)
+
+    @property
+    def admin(self):
+        return self.api()
+
+    def make_token(self, role, tenant=None, name=None):
+        """make_token creates a token through the API and returns its JSON (with "token")."""
+        body = {"name": name or uid(f"{role}-"), "role": role}
+        if tenant is not None:
+            body["tenant_id"] = tenant
+        r = self.admin.post(TOKENS, body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def client(self, role, tenant=None):
+        """client returns an Api with a fresh token of role (bound to tenant if given)."""
+        return self.api(self.make_token(role, tenant)["token"])
+
+    def stdout(self):
+        try:
+            return self.stdout_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stderr_tail(self, n=1500):
+        try:
+            data = self.stderr_path.read_bytes()
+        except OSError:
+            return ""
+        return data[-n:].decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def server(dlq_bin, tmp_path_factory):
+    """server is one running dlq shared by the tests of a module."""
+    srv = DlqServer(dlq_bin, tmp_path_factory.mktemp("dlq")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server(dlq_bin, tmp_path):
+    """fresh_server makes DlqServer objects (not started) owned by one test."""
+    made = []
+
+    def make(**kw):
+        srv = DlqServer(dlq_bin, tmp_path / f"srv{len(made)}", **kw)
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        if srv.proc is not None:
+            srv.stop()
+
+
+def assert_problem(r, status, field=None):
+    """assert_problem checks r is an RFC 9457 problem with this status.
+
+    With field, one entry of "errors" must name it. Returns the parsed body."""
+    assert r.status_code == status, f"want {status}, got {r.status_code}: {r.text[:500]}"
+    ctype = r.headers.get("Content-Type", "")
+    assert ctype.startswith("application/problem+json"), ctype
+    body = r.json()
+    for k in ("type", "title", "status", "detail", "instance", "request_id"):
+        assert k in body, f"problem lacks {k}: {body}"
+    assert body["status"] == status
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["request_id"] == r.headers.get("X-Request-Id")
+    if field is not None:
+        errs = body.get("errors")
+        assert isinstance(errs, list) and errs, f"no errors list: {body}"
+        for e in errs:
+            assert set(e) >= {"field", "detail"}, e
+        fields = [e["field"] for e in errs]
+        assert field in fields, f"want error on {field!r}, got {fields}"
+    return body
+
+
+def all_ids(api, **params):
+    """all_ids walks every page by cursor and returns the dlq_ids in order."""
+    params = dict(params, limit=100)
+    out = []
+    while True:
+        page = api.list(**params)
+        out.extend(it["dlq_id"] for it in page["items"])
+        if not page["next_cursor"]:
+            return out
+        params["cursor"] = page["next_cursor"]
+
+
+def run_threads(n, fn):
+    """run_threads runs fn(i) on n threads, re-raising the first exception."""
+    errs = []
+
+    def wrap(i):
+        try:
+            fn(i)
+        except BaseException as e:  # noqa: B902 - reported below
+            errs.append(e)
+
+    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errs:
+        raise errs[0]
