@@ -33,6 +33,166 @@ struct dlq_store_config {
 
 struct dlq_store;
 
+/* ---- issue 3: what an action on entries carries (see the act method) ---- */
+#include "dlq/state.h"
+
+/* Edit-and-replay: fields to change before replaying; NULL / -1 unchanged. */
+struct dlq_edit {
+    const char *task_args;   /* JSON text */
+    const char *task_kwargs; /* JSON text of an object */
+    const char *queue;
+    int max_retries; /* for the replayed job; -1: not given */
+};
+
+/* One action. Strings are borrowed. */
+struct dlq_act {
+    enum dlq_action action;
+    int64_t now;
+    const char *actor;  /* token name, or "system" */
+    const char *tenant; /* NULL: any; else the entry must belong to it */
+    const char *reason; /* force-redrive reason, discard reason */
+    const char *ticket_url;
+    const char *notes;           /* RESOLVE: resolution_notes */
+    const char *resolution_type; /* RESOLVE: default "manual" */
+    const struct dlq_edit *edit; /* RETRY / FORCE_RETRY: edit-and-replay, or NULL */
+    const char *error_json;      /* REPLAY_FAILED: {"type","message","traceback"} text, or NULL */
+    const char *op_id;           /* the bulk operation this is part of, or NULL */
+};
+
+/* The outcome of an action on one entry of a bulk call. */
+struct dlq_act_result {
+    int code; /* DLQ_OK, DLQ_E_NOTFOUND or DLQ_E_CONFLICT */
+    enum dlq_status status; /* after (when DLQ_OK) */
+    char detail[200];       /* why it was refused */
+};
+
+/* What audit_list filters on; NULL/0 means any. */
+struct dlq_audit_filter {
+    const char *actor;
+    const char *action;
+    const char *target; /* a dlq_id the record names */
+    const char *tenant; /* a tenant-bound reader sees its tenant's records only */
+    int64_t since, until;
+    int limit;          /* 1..100 */
+    const char *cursor; /* opaque, from a previous page */
+};
+
+/* ---- issue 3: bulk operations (slice B) types ---- */
+/* A bulk operation as stored. filter and params are JSON object text, owned
+ * when read back (dlq_op_clear frees them), borrowed when saved. succeeded
+ * and failed are counted by the store as replays of the op get outcomes;
+ * op_save never writes them. */
+struct dlq_op {
+    char id[40];    /* op_<ULID> */
+    char kind[16];  /* "replay" */
+    char state[16]; /* running, done, stopped, cancelled, interrupted */
+    char tenant_id[128];
+    char actor[128];
+    char *filter;
+    char *params;
+    int64_t matched, processed, succeeded, failed, skipped;
+    char early_stop_reason[200]; /* "" for none */
+    char cursor[128];            /* where the next batch starts; "" from the start */
+    int64_t created_at, updated_at, finished_at;
+};
+void dlq_op_clear(struct dlq_op *op);
+
+/* What a dry run of a bulk call finds: up to max matches. by_task and by_exc
+ * are malloc'd arrays of (name, n) pairs (names owned), sample_ids the first
+ * ids in keyset order. dlq_bulk_preview_clear frees it. */
+struct dlq_name_count {
+    char *name;
+    int64_t n;
+};
+struct dlq_bulk_preview {
+    int64_t matched;
+    struct dlq_name_count *by_task;
+    size_t ntask;
+    struct dlq_name_count *by_exc;
+    size_t nexc;
+    char sample_ids[20][40];
+    size_t nsample;
+};
+void dlq_bulk_preview_clear(struct dlq_bulk_preview *p);
+/* ---- end of slice B types ---- */
+
+/* ---- issue 3 slice C1: what stats, groups, alerts and metrics read ---- */
+/* One counted key of a stats breakdown (key owned). */
+struct dlq_count {
+    char *key;
+    int64_t n;
+};
+/* A breakdown, largest first; at most DLQ_STATS_KEYS_MAX keys, the rest
+ * summed in other. */
+#define DLQ_STATS_KEYS_MAX  100
+#define DLQ_STATS_HOURS_MAX 720
+struct dlq_counts {
+    struct dlq_count *items;
+    size_t n;
+    int64_t other;
+};
+/* Stats from counters (store.h stats method); dlq_stats_clear frees. */
+struct dlq_stats {
+    int64_t total;                       /* every stored entry */
+    int64_t pending;                     /* pending_review + requires_review */
+    int64_t by_status[DLQ_STATUS_COUNT]; /* index: enum dlq_status */
+    struct dlq_counts by_task, by_queue, by_reason, by_exc; /* pending only */
+    int64_t oldest_pending_at;           /* ms, 0: none pending */
+    int64_t failures_last_hour;          /* sliding hour, from hourly buckets */
+    int64_t failures_in_window;
+    int hours;                           /* window */
+    int64_t hour0;                       /* ms start of by_hour[0] */
+    int64_t by_hour[DLQ_STATS_HOURS_MAX]; /* oldest first, hours of them */
+};
+void dlq_stats_clear(struct dlq_stats *st);
+
+/* Failure groups (by fingerprint). Strings owned; dlq_groups_free frees. */
+struct dlq_group {
+    char *fingerprint, *task_name, *exc_type, *sample_message, *sample_dlq_id;
+    int64_t count, pending, first_seen, last_seen;
+};
+struct dlq_group_filter {
+    const char *tenant; /* NULL: any */
+    enum dlq_status status;
+    const char *task_name, *queue, *exception_type;
+    int limit; /* 1..100 */
+};
+void dlq_groups_free(struct dlq_group *g, size_t n);
+
+/* Persistent alert state, one row per rule. reason owned by the caller's
+ * buffer. */
+struct dlq_alert_row {
+    char rule[32];
+    int firing;
+    int64_t since, last_notified_at;
+    char reason[256];
+};
+
+/* A histogram of durations in seconds with fixed upper bounds. */
+#define DLQ_HIST_NB 14
+extern const double dlq_hist_bounds[DLQ_HIST_NB - 1]; /* the last bucket is +Inf */
+struct dlq_hist {
+    uint64_t counts[DLQ_HIST_NB]; /* per bucket, not cumulative */
+    uint64_t count;
+    double sum;
+};
+
+/* What /metrics needs from storage. */
+struct dlq_pending_qt {
+    char *queue, *task;
+    int64_t n;
+};
+struct dlq_store_metrics {
+    int64_t by_status[DLQ_STATUS_COUNT];
+    struct dlq_pending_qt *pending; /* top 50 by n; the rest in pending_other */
+    size_t npending;
+    int64_t pending_other;
+    int64_t ingested;                  /* every capture ever (sum of hourly) */
+    int64_t replay_succeeded, replay_failed;
+};
+void dlq_store_metrics_clear(struct dlq_store_metrics *m);
+/* ---- end of slice C1 types ---- */
+
 /* Version 1 of the methods. A backend fills every pointer. Each returns DLQ_OK
  * or a negative dlq code with detail written to err (errlen bytes). */
 struct dlq_store_methods {
@@ -85,6 +245,121 @@ struct dlq_store_methods {
 
     /* ping checks the store can serve reads and writes (readiness). */
     int (*ping)(struct dlq_store *s, char *err, size_t errlen);
+
+    /* ==== issue 3: actions on entries and the audit trail (slice A) ====
+     * act applies a->action to the entry id (dlq_id or original_task_id),
+     * atomically in the writer: it reads the entry, asks dlq_state_next(),
+     * and either refuses (DLQ_E_CONFLICT, the rule in err; DLQ_E_NOTFOUND for
+     * no entry or another tenant's) or writes the new state, the history
+     * events, the counters and, when audit is non-NULL, the audit record, all
+     * in one transaction. retry_task_id is the dispatch id of a RETRY or
+     * FORCE_RETRY (NULL otherwise). On DLQ_OK *after (if non-NULL) holds the
+     * entry as it now is (caller clears it). */
+    int (*act)(struct dlq_store *s, const char *id, const struct dlq_act *a,
+               const char *retry_task_id, const struct dlq_audit *audit,
+               struct dlq_entry *after, char *err, size_t errlen);
+    /* act_many applies a to n entries by dlq_id in ONE commit (bulk). Each
+     * id gets its own result; a refused id does not stop the others.
+     * retry_task_ids has n dispatch ids for RETRY/FORCE_RETRY, else NULL.
+     * audit (one record for the whole call) may be NULL. */
+    int (*act_many)(struct dlq_store *s, const char *const *ids, size_t n,
+                    const struct dlq_act *a, const char *const *retry_task_ids,
+                    const struct dlq_audit *audit, struct dlq_act_result *res, char *err,
+                    size_t errlen);
+    /* audit_append writes one audit record on its own (token changes, cleanup). */
+    int (*audit_append)(struct dlq_store *s, const struct dlq_audit *audit, char *err,
+                        size_t errlen);
+    /* audit_list returns records matching f, newest first (caller frees each
+     * with dlq_audit_clear, then the array with free()); next_cursor is ""
+     * when no more. */
+    int (*audit_list)(struct dlq_store *s, const struct dlq_audit_filter *f,
+                      struct dlq_audit **out, size_t *n, char next_cursor[128], char *err,
+                      size_t errlen);
+    /* ==== end of slice A ==== */
+
+    /* ==== issue 3: bulk operations (slice B) ==== */
+    /* bulk_select returns up to max dlq_ids matching f (f->sort, limit,
+     * offset ignored) in keyset order (failed_at, id) ascending, after the
+     * position `after` ("" or NULL: from the start), skipping entries already
+     * linked to skip_op (NULL: none). ids is a caller array of max slots; *n
+     * receives the count and next the position after the last id. */
+    int (*bulk_select)(struct dlq_store *s, const struct dlq_filter *f, const char *after,
+                       const char *skip_op, size_t max, char (*ids)[40], size_t *n,
+                       char next[128], char *err, size_t errlen);
+    /* bulk_preview counts the first max matches of f and breaks them down. */
+    int (*bulk_preview)(struct dlq_store *s, const struct dlq_filter *f, int64_t max,
+                        struct dlq_bulk_preview *out, char *err, size_t errlen);
+    /* op_save inserts op or updates its progress (state, matched, processed,
+     * skipped, cursor, early_stop_reason, updated_at, finished_at). A state
+     * other than running is final: a later save keeps it. */
+    int (*op_save)(struct dlq_store *s, const struct dlq_op *op, char *err, size_t errlen);
+    /* op_finish moves a running op (of tenant, when non-NULL) to state with
+     * reason (may be NULL) at now. DLQ_E_NOTFOUND: no such op; DLQ_E_CONFLICT:
+     * it is not running (err names its state). */
+    int (*op_finish)(struct dlq_store *s, const char *id, const char *tenant, const char *state,
+                     const char *reason, int64_t now, char *err, size_t errlen);
+    /* op_get reads an op (of tenant, when non-NULL); caller clears *out. */
+    int (*op_get)(struct dlq_store *s, const char *id, const char *tenant, struct dlq_op *out,
+                  char *err, size_t errlen);
+    /* op_list returns up to limit ops, newest first (state non-NULL: in that
+     * state, oldest first), of tenant when non-NULL. Caller clears each and
+     * frees the array. */
+    int (*op_list)(struct dlq_store *s, const char *tenant, const char *state, int limit,
+                   struct dlq_op **out, size_t *n, char *err, size_t errlen);
+    /* ==== end of slice B ==== */
+
+    /* ==== issue 3: stats, groups, alerts, metrics (slice C1) ==== */
+    /* stats fills *out (cleared first; caller frees with dlq_stats_clear)
+     * from counters for tenant (NULL: all) at now over the last hours. */
+    int (*stats)(struct dlq_store *s, const char *tenant, int64_t now, int hours,
+                 struct dlq_stats *out, char *err, size_t errlen);
+    /* groups returns failure groups by pending desc, count desc. */
+    int (*groups)(struct dlq_store *s, const struct dlq_group_filter *f, struct dlq_group **out,
+                  size_t *n, char *err, size_t errlen);
+    /* replay_window counts the last `window` finished replays: *finished and
+     * *failed. */
+    int (*replay_window)(struct dlq_store *s, int window, int *finished, int *failed, char *err,
+                         size_t errlen);
+    /* alert_load reads up to max rows; alert_save upserts one. */
+    int (*alert_load)(struct dlq_store *s, struct dlq_alert_row *rows, size_t max, size_t *n,
+                      char *err, size_t errlen);
+    int (*alert_save)(struct dlq_store *s, const struct dlq_alert_row *row, char *err,
+                      size_t errlen);
+    /* metrics fills *out (caller frees with dlq_store_metrics_clear). */
+    int (*metrics)(struct dlq_store *s, struct dlq_store_metrics *out, char *err, size_t errlen);
+    /* commit_histogram copies the commit-duration histogram (never fails). */
+    void (*commit_histogram)(struct dlq_store *s, struct dlq_hist *out);
+    /* ==== end of slice C1 ==== */
+
+    /* ==== issue 3: maintenance, cleanup, export (slice C2) ==== */
+    /* maint_step runs ONE bounded batch (at most limit rows, one write
+     * request) of a maintenance action, each row through dlq_state_next():
+     * DLQ_ACTION_EXPIRE: pending_review entries whose expires_at <= now, or
+     *   (cutoff > 0) whose failed_at < cutoff -> expired;
+     * DLQ_ACTION_ARCHIVE: resolved/discarded/expired entries updated before
+     *   cutoff -> archived;
+     * DLQ_ACTION_PURGE: archived entries updated before cutoff are deleted
+     *   with their history, text index row and counters.
+     * *done receives how many rows changed; fewer than limit means no more. */
+    int (*maint_step)(struct dlq_store *s, enum dlq_action action, int64_t cutoff, int64_t now,
+                      int limit, int64_t *done, char *err, size_t errlen);
+    /* cleanup deletes (or with dry_run only counts) entries of tenant (NULL:
+     * any) whose status bit is in status_mask and whose failed_at < before.
+     * A real run deletes at most limit rows (one write request; call again
+     * until *n < limit); a dry run counts every match. by_status (indexed by
+     * status) is added to, *n receives the rows of this call. */
+    int (*cleanup)(struct dlq_store *s, unsigned status_mask, int64_t before, const char *tenant,
+                   int dry_run, int limit, int64_t by_status[DLQ_STATUS_COUNT], int64_t *n,
+                   char *err, size_t errlen);
+    /* export_page returns up to limit (1..1000) entries matching f in f's
+     * order, after f's cursor when set (f->limit, f->offset ignored), without
+     * a total (out->total is -1). out->next_cursor continues after the last
+     * entry ("" when the page is short). */
+    int (*export_page)(struct dlq_store *s, const struct dlq_filter *f, int limit,
+                       struct dlq_page *out, char *err, size_t errlen);
+    /* count_entries sets *n to how many entries are stored (any status). */
+    int (*count_entries)(struct dlq_store *s, int64_t *n, char *err, size_t errlen);
+    /* ==== end of slice C2 ==== */
 };
 
 /* The base every backend struct embeds as its first member. */
@@ -126,6 +401,62 @@ int dlq_store_token_revoke(struct dlq_store *s, const char *id, int64_t now, cha
 int dlq_store_token_touch(struct dlq_store *s, const char *id, int64_t now, char *err,
                           size_t errlen);
 int dlq_store_ping(struct dlq_store *s, char *err, size_t errlen);
+
+/* ---- issue 3 wrappers (slice A) ---- */
+int dlq_store_act(struct dlq_store *s, const char *id, const struct dlq_act *a,
+                  const char *retry_task_id, const struct dlq_audit *audit,
+                  struct dlq_entry *after, char *err, size_t errlen);
+int dlq_store_act_many(struct dlq_store *s, const char *const *ids, size_t n,
+                       const struct dlq_act *a, const char *const *retry_task_ids,
+                       const struct dlq_audit *audit, struct dlq_act_result *res, char *err,
+                       size_t errlen);
+int dlq_store_audit_append(struct dlq_store *s, const struct dlq_audit *audit, char *err,
+                           size_t errlen);
+int dlq_store_audit_list(struct dlq_store *s, const struct dlq_audit_filter *f,
+                         struct dlq_audit **out, size_t *n, char next_cursor[128], char *err,
+                         size_t errlen);
+/* ---- end of slice A wrappers ---- */
+/* ---- slice B wrappers ---- */
+int dlq_store_bulk_select(struct dlq_store *s, const struct dlq_filter *f, const char *after,
+                          const char *skip_op, size_t max, char (*ids)[40], size_t *n,
+                          char next[128], char *err, size_t errlen);
+int dlq_store_bulk_preview(struct dlq_store *s, const struct dlq_filter *f, int64_t max,
+                           struct dlq_bulk_preview *out, char *err, size_t errlen);
+int dlq_store_op_save(struct dlq_store *s, const struct dlq_op *op, char *err, size_t errlen);
+int dlq_store_op_finish(struct dlq_store *s, const char *id, const char *tenant, const char *state,
+                        const char *reason, int64_t now, char *err, size_t errlen);
+int dlq_store_op_get(struct dlq_store *s, const char *id, const char *tenant, struct dlq_op *out,
+                     char *err, size_t errlen);
+int dlq_store_op_list(struct dlq_store *s, const char *tenant, const char *state, int limit,
+                      struct dlq_op **out, size_t *n, char *err, size_t errlen);
+/* ---- end of slice B wrappers ---- */
+/* ---- slice C1 wrappers ---- */
+int dlq_store_stats(struct dlq_store *s, const char *tenant, int64_t now, int hours,
+                    struct dlq_stats *out, char *err, size_t errlen);
+int dlq_store_groups(struct dlq_store *s, const struct dlq_group_filter *f,
+                     struct dlq_group **out, size_t *n, char *err, size_t errlen);
+int dlq_store_replay_window(struct dlq_store *s, int window, int *finished, int *failed,
+                            char *err, size_t errlen);
+int dlq_store_alert_load(struct dlq_store *s, struct dlq_alert_row *rows, size_t max, size_t *n,
+                         char *err, size_t errlen);
+int dlq_store_alert_save(struct dlq_store *s, const struct dlq_alert_row *row, char *err,
+                         size_t errlen);
+int dlq_store_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err,
+                      size_t errlen);
+void dlq_store_commit_histogram(struct dlq_store *s, struct dlq_hist *out);
+/* dlq_hist_observe adds one duration (seconds) to h (not thread-safe). */
+void dlq_hist_observe(struct dlq_hist *h, double seconds);
+/* ---- end of slice C1 wrappers ---- */
+/* ---- slice C2 wrappers ---- */
+int dlq_store_maint_step(struct dlq_store *s, enum dlq_action action, int64_t cutoff, int64_t now,
+                         int limit, int64_t *done, char *err, size_t errlen);
+int dlq_store_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before,
+                      const char *tenant, int dry_run, int limit,
+                      int64_t by_status[DLQ_STATUS_COUNT], int64_t *n, char *err, size_t errlen);
+int dlq_store_export_page(struct dlq_store *s, const struct dlq_filter *f, int limit,
+                          struct dlq_page *out, char *err, size_t errlen);
+int dlq_store_count_entries(struct dlq_store *s, int64_t *n, char *err, size_t errlen);
+/* ---- end of slice C2 wrappers ---- */
 
 /* dlq_store_fault_new wraps inner in a store that fails with DLQ_E_UNAVAILABLE
  * every call from the fail_from-th on (counting from 1, all methods but close

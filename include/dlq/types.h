@@ -80,6 +80,9 @@ struct dlq_entry {
     char *context;
     char *idempotency_key;
     int64_t updated_at;
+    /* issue 3 (slice A): ingest only, never stored: the dlq_id of the entry
+     * whose replay this failure is (that entry is updated instead). */
+    char *replay_of;
 };
 
 /* One event in an entry's history. */
@@ -180,6 +183,25 @@ struct dlq_capture_result {
     int code; /* DLQ_OK or a negative error for this item */
     int created;
     char dlq_id[40];
+    int updated; /* issue 3 (slice A): 1 when the failure updated the entry it replayed */
 };
+
+/* One audit record: an operator action, append-only. Strings are owned when
+ * read back from a store (dlq_audit_clear frees them) and borrowed when
+ * handed to a store to write. target_ids is a JSON array of dlq_ids,
+ * filter and details JSON objects (or NULL). */
+struct dlq_audit {
+    char id[40]; /* aud_<ULID> */
+    int64_t at;
+    char *actor;
+    char *tenant_id; /* the actor's tenant, NULL for none */
+    char *action;    /* retry, force_redrive, edit, resolve, discard, outcome, replay_bulk, ... */
+    char *target_ids;
+    char *filter;
+    char *reason;
+    char *ticket_url;
+    char *details;
+};
+void dlq_audit_clear(struct dlq_audit *a);
 
 #endif

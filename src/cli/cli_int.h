@@ -9,11 +9,13 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "dlq/cli.h"
+#include "dlq/core.h"
 #include "dlq/util.h"
 
 #define DLQ_CLI_DEFAULT_URL     "http://127.0.0.1:8480"
@@ -30,6 +32,9 @@ struct dlq_cli_conn {
     const char *token;         /* NULL: send no Authorization header */
     long timeout_s;
     int url_given; /* 1 when --url was on the command line */
+    /* When set (see dlq_cli_interrupt_catch), a request gives up as soon as
+     * *interrupt becomes non-zero. NULL: requests run to their end. */
+    const volatile sig_atomic_t *interrupt;
 };
 
 /* getopt_long values of the global options; commands number theirs from
@@ -92,6 +97,108 @@ int dlq_cli_parse_duration(const char *s, int64_t *ms);
  * Writes RFC 3339 into out and returns 0, or -1 for anything else. */
 int dlq_cli_parse_time(const char *s, int64_t now_ms, char *out, size_t outlen);
 
+/* dlq_cli_parse_number parses a plain decimal number ("20", "0.5"; no sign,
+ * exponent, hex, inf or nan) within [min, max] into *out. Returns 0, or -1
+ * (nothing written) for anything else. */
+int dlq_cli_parse_number(const char *s, double min, double max, double *out);
+
+/* dlq_cli_check_statuses checks that each comma-separated word of list is an
+ * entry status. Returns 0, or -1 after printing a usage line naming option. */
+int dlq_cli_check_statuses(const char *cmd, const char *option, const char *list);
+
+/* dlq_cli_check_text checks that s is UTF-8 (a JSON string can carry it) of
+ * at most max bytes. Returns 0, or -1 after printing a usage line. */
+int dlq_cli_check_text(const char *cmd, const char *option, const char *s, size_t max);
+
+/* The entry filter options shared by commands that pick entries (bulk
+ * replay, resolve and delete, export): the list API's filters. */
+enum {
+    DLQ_CLI_F_FILTER, /* --filter TEXT: q, full-text search */
+    DLQ_CLI_F_TASK,
+    DLQ_CLI_F_QUEUE,
+    DLQ_CLI_F_EXCEPTION,
+    DLQ_CLI_F_REASON,
+    DLQ_CLI_F_STATUS,
+    DLQ_CLI_F_TENANT,
+    DLQ_CLI_F_FINGERPRINT,
+    DLQ_CLI_F_AFTER,
+    DLQ_CLI_F_BEFORE,
+    DLQ_CLI_F_COUNT,
+};
+
+/* getopt_long value of filter option k is DLQ_CLI_OPT_FILTER + k: far above
+ * DLQ_CLI_OPT_FIRST so a command's own options never reach it. */
+#define DLQ_CLI_OPT_FILTER 0x180
+
+#define DLQ_CLI_FILTER_OPT(k, name)                                                                \
+    {                                                                                              \
+        name, required_argument, NULL, DLQ_CLI_OPT_FILTER + (k)                                    \
+    }
+
+/* The rows of the filter options in a `struct option` table. */
+#define DLQ_CLI_FILTER_OPTIONS                                                                     \
+    DLQ_CLI_FILTER_OPT(DLQ_CLI_F_FILTER, "filter"), DLQ_CLI_FILTER_OPT(DLQ_CLI_F_TASK, "task"),    \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_QUEUE, "queue"),                                              \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_EXCEPTION, "exception"),                                      \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_REASON, "reason"),                                            \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_STATUS, "status"),                                            \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_TENANT, "tenant"),                                            \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_FINGERPRINT, "fingerprint"),                                  \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_AFTER, "after"),                                              \
+        DLQ_CLI_FILTER_OPT(DLQ_CLI_F_BEFORE, "before")
+
+/* The usage lines of the filter options. */
+#define DLQ_CLI_FILTER_USAGE                                                                       \
+    "  --filter TEXT     full-text search over task names, exception types, messages\n"            \
+    "                    and tracebacks\n"                                                         \
+    "  --task NAME       task name\n"                                                              \
+    "  --queue Q         queue\n"                                                                  \
+    "  --exception TYPE  exception type, e.g. ConnectionError\n"                                   \
+    "  --reason R        max_retries_exceeded, permanent_failure, job_not_found,\n"                \
+    "                    invalid_arguments, timeout or external\n"                                 \
+    "  --status S        pending_review, requires_review, retried, resolved,\n"                    \
+    "                    discarded, expired or archived; repeat or use commas\n"                   \
+    "  --tenant T        tenant id\n"                                                              \
+    "  --fingerprint FP  failure group (see 'dlq groups')\n"                                       \
+    "  --after TIME      failed at or after TIME: RFC 3339 (2026-01-25T10:30:00Z),\n"              \
+    "                    a date (2026-01-25) or an age (30m, 2h, 7d: that long ago)\n"             \
+    "  --before TIME     failed before TIME (same forms)\n"
+
+/* The filter options given so far. Zero-initialise; free with
+ * dlq_cli_filter_free. Values are borrowed from argv except status (the
+ * --status words, comma-joined, owned) and the times (normalised here). */
+struct dlq_cli_filter {
+    const char *value[DLQ_CLI_F_COUNT]; /* as sent; NULL: not given */
+    struct dlq_buf status;
+    char after[DLQ_TIME_MAX], before[DLQ_TIME_MAX];
+    int n; /* how many different filters were given */
+};
+
+/* dlq_cli_filter_option returns the option name ("task") of filter key k. */
+const char *dlq_cli_filter_option(int key);
+
+/* dlq_cli_filter_set checks and records filter key (a DLQ_CLI_F_*) with
+ * value arg; --status accumulates, --after/--before are read relative to
+ * now_ms. Returns 0, or -1 after printing a usage line for cmd. */
+int dlq_cli_filter_set(struct dlq_cli_filter *f, const char *cmd, int key, const char *arg,
+                       int64_t now_ms);
+
+/* dlq_cli_filter_query appends the filters to path as query parameters of
+ * the list API. Returns DLQ_OK or DLQ_E_NOMEM. */
+int dlq_cli_filter_query(const struct dlq_cli_filter *f, struct dlq_buf *path);
+
+/* dlq_cli_filter_json sets the filters as top-level fields of obj (a bulk
+ * request body), status as an array. Returns 0, or -1 when a value is not
+ * UTF-8 or memory ran out. */
+int dlq_cli_filter_json(const struct dlq_cli_filter *f, json_t *obj);
+
+/* dlq_cli_filter_describe appends " --task NAME --status S ..." (the
+ * options as given, quoted for a shell) to b, for hints that repeat a
+ * command. Returns DLQ_OK or DLQ_E_NOMEM. */
+int dlq_cli_filter_describe(const struct dlq_cli_filter *f, struct dlq_buf *b);
+
+void dlq_cli_filter_free(struct dlq_cli_filter *f);
+
 /* ---- HTTP (client.c) ---- */
 
 /* An answer from the server. body is owned: dlq_cli_reply_free releases it. */
@@ -106,7 +213,8 @@ void dlq_cli_reply_free(struct dlq_cli_reply *r);
  * r holds whatever status the server answered. Otherwise r is empty and err
  * holds one line: DLQ_E_CONNECT when no answer came ("cannot reach URL:
  * connection refused ..."), DLQ_E_TOOBIG for an answer over the size cap,
- * DLQ_E_NOMEM, DLQ_E_INTERNAL. */
+ * DLQ_E_IO ("interrupted") when c->interrupt was set, DLQ_E_NOMEM,
+ * DLQ_E_INTERNAL. */
 int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char *path,
                     const char *json_body, struct dlq_cli_reply *r, char *err, size_t errlen);
 
@@ -116,6 +224,37 @@ int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char
  * DLQ_EXIT_ERROR. */
 int dlq_cli_call(const struct dlq_cli_conn *c, const char *method, const char *path,
                  const char *json_body, struct dlq_cli_reply *r);
+
+/* Where the body of a 2xx answer goes as it arrives: write gets each piece
+ * and returns 0, or a negative dlq code to abort the transfer (after
+ * printing why: the request reports nothing more for it). */
+struct dlq_cli_sink {
+    int (*write)(void *ud, const char *p, size_t n);
+    void (*before_error)(void *ud); /* optional: called before an error is printed */
+    void *ud;
+};
+
+/* dlq_cli_request_stream is dlq_cli_request for a GET whose answer may be
+ * too large to hold: a 2xx body goes to out piece by piece (r->body stays
+ * empty), an error body is kept in r (its first 64 KiB). --timeout bounds
+ * connecting and any stall, not the whole transfer. On failure the error is
+ * as for dlq_cli_request, or the code out->write returned. */
+int dlq_cli_request_stream(const struct dlq_cli_conn *c, const char *path,
+                           const struct dlq_cli_sink *out, struct dlq_cli_reply *r, char *err,
+                           size_t errlen);
+
+/* dlq_cli_call_stream is dlq_cli_call for dlq_cli_request_stream: DLQ_EXIT_OK
+ * after a 2xx answer went to out, else DLQ_EXIT_ERROR with the failure
+ * printed (nothing more when out refused: it printed why). */
+int dlq_cli_call_stream(const struct dlq_cli_conn *c, const char *path,
+                        const struct dlq_cli_sink *out, struct dlq_cli_reply *r);
+
+/* dlq_cli_interrupt_catch makes SIGINT and SIGTERM set a flag instead of
+ * ending the process (a second one ends it as usual) and returns the flag,
+ * to be put in dlq_cli_conn.interrupt so a request stops early too.
+ * dlq_cli_interrupt_release restores the default handling. */
+const volatile sig_atomic_t *dlq_cli_interrupt_catch(void);
+void dlq_cli_interrupt_release(void);
 
 /* dlq_cli_escape appends s percent-encoded (RFC 3986 unreserved kept) to b. */
 int dlq_cli_escape(struct dlq_buf *b, const char *s);
@@ -137,6 +276,10 @@ json_t *dlq_cli_reply_object(const struct dlq_cli_reply *r);
 /* dlq_cli_jstr returns the string member key of obj (borrowed), or NULL when
  * obj is not an object or the member is missing, null or not a string. */
 const char *dlq_cli_jstr(const json_t *obj, const char *key);
+
+/* dlq_cli_jint returns the number member key of obj (a real truncated), or
+ * dflt when it is missing or not a number. */
+long long dlq_cli_jint(const json_t *obj, const char *key, long long dflt);
 
 /* ---- output (output.c): pure helpers, unit-tested ---- */
 
@@ -213,13 +356,93 @@ int dlq_cli_shell_word(struct dlq_buf *b, const char *s);
  * stdout is not a terminal. */
 size_t dlq_cli_term_width(void);
 
+/* Labels of "label: value" blocks are padded to this many columns. */
+#define DLQ_CLI_LABEL_WIDTH 17
+
+/* dlq_cli_field appends "label:<padding>value\n" to b, value sanitized on
+ * one line (NULL prints as "-"). */
+void dlq_cli_field(struct dlq_buf *b, const char *label, const char *value);
+
+/* dlq_cli_human_bytes writes n as "512 B", "12.3 KiB", "4.0 MiB" ... */
+void dlq_cli_human_bytes(uint64_t n, char *out, size_t outlen);
+
+/* dlq_cli_counts_render appends a two-column table (header, COUNT) of a
+ * JSON object of counts ({"app.tasks.x": 12, ...}, non-integers ignored),
+ * biggest first and, with max_rows > 0, the rows past max_rows summed into
+ * one "(k more)" row. An empty object appends nothing. Returns DLQ_OK or
+ * DLQ_E_NOMEM. */
+int dlq_cli_counts_render(struct dlq_buf *out, const char *header, const json_t *counts,
+                          size_t max_rows, size_t line_max);
+
+/* dlq_cli_table_print renders t to stdout at the terminal's width and frees
+ * it. Returns DLQ_EXIT_OK, or DLQ_EXIT_ERROR after saying it ran out of
+ * memory. */
+int dlq_cli_table_print(struct dlq_cli_table *t);
+
+/* dlq_cli_print_buf writes b to stdout (or says it ran out of memory) and
+ * frees it. Returns DLQ_EXIT_OK or DLQ_EXIT_ERROR. */
+int dlq_cli_print_buf(struct dlq_buf *b);
+
 /* ---- commands ---- */
 int dlq_cli_list_run(int argc, char **argv);
 int dlq_cli_show_run(int argc, char **argv);
 int dlq_cli_token_run(int argc, char **argv);
+int dlq_cli_replay_run(int argc, char **argv);
+int dlq_cli_resolve_run(int argc, char **argv);
+int dlq_cli_delete_run(int argc, char **argv);
+int dlq_cli_cleanup_run(int argc, char **argv);
+int dlq_cli_export_run(int argc, char **argv);
+int dlq_cli_stats_run(int argc, char **argv);
+int dlq_cli_groups_run(int argc, char **argv);
+int dlq_cli_alerts_run(int argc, char **argv);
+int dlq_cli_audit_run(int argc, char **argv);
+int dlq_cli_ops_run(int argc, char **argv);
+
+/* dlq_cli_status_summary appends "resolved 10, discarded 2" for a JSON
+ * object of counts by status: statuses in lifecycle order, zeros left out,
+ * unknown names after. Returns DLQ_OK or DLQ_E_NOMEM. (cmd_cleanup.c) */
+int dlq_cli_status_summary(struct dlq_buf *out, const json_t *by_status);
+
+/* ---- export (cmd_export.c) ---- */
+
+enum dlq_cli_format { DLQ_CLI_FORMAT_JSON, DLQ_CLI_FORMAT_NDJSON, DLQ_CLI_FORMAT_CSV };
+
+/* Counts the entries of an export as its bytes pass, in any pieces: objects
+ * directly inside the top-level JSON array, non-empty NDJSON lines, CSV
+ * records (newlines inside quoted fields do not end one) after the header. */
+struct dlq_cli_rows {
+    enum dlq_cli_format format;
+    uint64_t records;
+    int depth, in_string, escaped, has_data;
+};
+void dlq_cli_rows_init(struct dlq_cli_rows *r, enum dlq_cli_format format);
+void dlq_cli_rows_feed(struct dlq_cli_rows *r, const char *p, size_t n);
+/* dlq_cli_rows_count returns the entries seen so far, a last line without
+ * its newline included. */
+uint64_t dlq_cli_rows_count(const struct dlq_cli_rows *r);
+
+/* ---- bulk operations (cmd_ops.c) ---- */
+
+/* dlq_cli_op_progress appends the one-line progress of an operation object
+ * (GET /api/v1/dlq/operations/ID) to out: "op_X running 340/1000 processed,
+ * 320 ok, 12 failed, 8 skipped" (sanitized; missing numbers print as "?").
+ * Returns DLQ_OK or DLQ_E_NOMEM. */
+int dlq_cli_op_progress(struct dlq_buf *out, const json_t *op);
+
+/* dlq_cli_op_wait polls operation id every half second until it is no
+ * longer running, showing its progress: one line rewritten in place on a
+ * terminal, one line per change otherwise (with json, only the final
+ * operation object, as JSON). Ctrl-C stops the waiting, not the operation,
+ * and says how to cancel it. Returns DLQ_EXIT_OK when the operation ended
+ * "done", else DLQ_EXIT_ERROR. */
+int dlq_cli_op_wait(struct dlq_cli_conn *c, const char *id, int json);
 
 /* dlq_cli_time_cell writes the relative form of an RFC 3339 time (NULL or
  * unparsable: "-", or the text itself when it does not parse) into out. */
 void dlq_cli_time_cell(const char *rfc3339, int64_t now_ms, char *out, size_t outlen);
+
+/* dlq_cli_time_long writes "2026-01-25T10:30:00Z (5m ago)" for an RFC 3339
+ * time ("-" for NULL, the text itself when it does not parse) into out. */
+void dlq_cli_time_long(const char *rfc3339, int64_t now_ms, char *out, size_t outlen);
 
 #endif

@@ -4,12 +4,15 @@
  * the answer's size) and turns every way of not getting an answer into one
  * line an operator can act on; curl's own multi-line text never reaches the
  * terminal. dlq_cli_call adds the printing of error answers that every
- * command wants.
+ * command wants. The streaming variant hands a large answer (an export) to
+ * a sink as it arrives instead of holding it, and Ctrl-C can be made to end
+ * a request early so a command can clean up after itself.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +22,15 @@
 /* An answer bigger than this is refused rather than buffered: a page of 100
  * entries with 64 KiB tracebacks is well under it. */
 #define DLQ_CLI_REPLY_MAX ((size_t)256 << 20)
+/* How much of an error answer a streamed request keeps. */
+#define DLQ_CLI_ERROR_MAX ((size_t)64 << 10)
+
+/* The error text of a request whose sink refused the answer. */
+static const char sink_refused[] = "the answer could not be written out";
+
+/* Set by the SIGINT/SIGTERM handler of dlq_cli_interrupt_catch: the one
+ * piece of mutable global state, as a signal handler can reach no other. */
+static volatile sig_atomic_t interrupted;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
@@ -34,20 +46,47 @@ void dlq_cli_reply_free(struct dlq_cli_reply *r)
     r->status = 0;
 }
 
+/* Where the body of an answer goes while it arrives. */
 struct sink {
     struct dlq_buf *body;
     int toobig;
+    CURL *h;
+    const struct dlq_cli_sink *out; /* NULL: every answer is buffered in body */
+    int out_rc;                     /* what out->write returned when it refused */
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
     struct sink *s = ud;
     size_t len = size * n;
+    if (s->out) {
+        long code = 0;
+        curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200 && code < 300) {
+            s->out_rc = s->out->write(s->out->ud, p, len);
+            return s->out_rc == 0 ? len : 0;
+        }
+        /* An error answer is a problem+json document: keep its start for
+         * the message and let the rest go. */
+        size_t keep = DLQ_CLI_ERROR_MAX - s->body->len;
+        if (keep > len)
+            keep = len;
+        return dlq_buf_append(s->body, p, keep) == DLQ_OK ? len : 0;
+    }
     if (len > DLQ_CLI_REPLY_MAX - s->body->len) {
         s->toobig = 1;
         return 0; /* makes curl stop with CURLE_WRITE_ERROR */
     }
     return dlq_buf_append(s->body, p, len) == DLQ_OK ? len : 0;
+}
+
+/* on_progress makes curl give up (CURLE_ABORTED_BY_CALLBACK) once the
+ * interrupt flag it watches is set; curl calls it at least once a second. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const volatile sig_atomic_t *flag = ud;
+    return *flag ? 1 : 0;
 }
 
 /* describe writes one line saying why no answer came from c->url. */
@@ -69,6 +108,9 @@ static int describe(CURLcode rc, long oserr, const struct dlq_cli_conn *c, char 
         return dlq_errf(err, errlen, DLQ_E_CONNECT, "cannot reach %s: unknown proxy host", u);
     case CURLE_OPERATION_TIMEDOUT:
         break;
+    case CURLE_PARTIAL_FILE:
+        return dlq_errf(err, errlen, DLQ_E_CONNECT,
+                        "the answer from %s was cut short: the connection closed early", u);
     case CURLE_GOT_NOTHING:
         return dlq_errf(err, errlen, DLQ_E_CONNECT,
                         "no answer from %s: the server closed the connection", u);
@@ -104,8 +146,12 @@ static int add_header(struct curl_slist **list, const char *line)
     return 0;
 }
 
-int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char *path,
-                    const char *json_body, struct dlq_cli_reply *r, char *err, size_t errlen)
+/* perform does one request: with out NULL the whole answer is buffered in
+ * r (dlq_cli_request), otherwise a 2xx body goes to out as it arrives and
+ * only an error body is kept (dlq_cli_request_stream). */
+static int perform(const struct dlq_cli_conn *c, const char *method, const char *path,
+                   const char *json_body, const struct dlq_cli_sink *out, struct dlq_cli_reply *r,
+                   char *err, size_t errlen)
 {
     memset(r, 0, sizeof(*r));
     pthread_once(&curl_once, curl_init);
@@ -115,11 +161,12 @@ int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char
 
     struct dlq_buf url = {0}, auth = {0};
     struct curl_slist *headers = NULL;
-    struct sink sink = {&r->body, 0};
+    struct sink sink = {&r->body, 0, NULL, out, 0};
     int ret = DLQ_E_NOMEM;
     CURL *h = curl_easy_init();
     if (h == NULL)
         goto fail;
+    sink.h = h;
     dlq_buf_puts(&url, c->url);
     dlq_buf_puts(&url, path);
     if (c->token)
@@ -143,7 +190,20 @@ int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "dlq/" DLQ_VERSION);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
+    if (out) {
+        /* A stream (an export of a million entries) may take far longer
+         * than --timeout; what must not take longer is a stall. */
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->timeout_s);
+    } else {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
+    }
+    if (c->interrupt) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->interrupt);
+    }
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
@@ -153,7 +213,11 @@ int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char
 
     CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
-        if (sink.toobig)
+        if (c->interrupt && *c->interrupt)
+            ret = dlq_errf(err, errlen, DLQ_E_IO, "interrupted");
+        else if (sink.out_rc != 0)
+            ret = dlq_errf(err, errlen, sink.out_rc, "%s", sink_refused);
+        else if (sink.toobig)
             ret = dlq_errf(err, errlen, DLQ_E_TOOBIG, "the answer from %s is larger than %zu MiB",
                            c->url, DLQ_CLI_REPLY_MAX >> 20);
         else if (rc == CURLE_WRITE_ERROR || rc == CURLE_OUT_OF_MEMORY)
@@ -183,6 +247,48 @@ done:
     return ret;
 }
 
+int dlq_cli_request(const struct dlq_cli_conn *c, const char *method, const char *path,
+                    const char *json_body, struct dlq_cli_reply *r, char *err, size_t errlen)
+{
+    return perform(c, method, path, json_body, NULL, r, err, errlen);
+}
+
+int dlq_cli_request_stream(const struct dlq_cli_conn *c, const char *path,
+                           const struct dlq_cli_sink *out, struct dlq_cli_reply *r, char *err,
+                           size_t errlen)
+{
+    return perform(c, "GET", path, NULL, out, r, err, errlen);
+}
+
+/* report prints the lines for an error answer in r (see dlq_cli_call). */
+static void report(const struct dlq_cli_conn *c, struct dlq_cli_reply *r)
+{
+    struct dlq_buf out = {0};
+    dlq_cli_format_problem(&out, r->status, r->body.data, r->body.len, c->token == NULL);
+    fputs(out.data && !out.oom ? out.data : "dlq: the server answered with an error\n", stderr);
+    dlq_buf_free(&out);
+    dlq_cli_reply_free(r);
+}
+
+int dlq_cli_call_stream(const struct dlq_cli_conn *c, const char *path,
+                        const struct dlq_cli_sink *out, struct dlq_cli_reply *r)
+{
+    char err[DLQ_CLI_URL_MAX + 256];
+    int rc = dlq_cli_request_stream(c, path, out, r, err, sizeof(err));
+    if ((rc != DLQ_OK || r->status < 200 || r->status >= 300) && out->before_error)
+        out->before_error(out->ud);
+    if (rc != DLQ_OK) {
+        /* A refusing sink has printed why itself. */
+        if (strcmp(err, sink_refused) != 0)
+            fprintf(stderr, "dlq: %s\n", err);
+        return DLQ_EXIT_ERROR;
+    }
+    if (r->status >= 200 && r->status < 300)
+        return DLQ_EXIT_OK;
+    report(c, r);
+    return DLQ_EXIT_ERROR;
+}
+
 int dlq_cli_call(const struct dlq_cli_conn *c, const char *method, const char *path,
                  const char *json_body, struct dlq_cli_reply *r)
 {
@@ -193,12 +299,35 @@ int dlq_cli_call(const struct dlq_cli_conn *c, const char *method, const char *p
     }
     if (r->status >= 200 && r->status < 300)
         return DLQ_EXIT_OK;
-    struct dlq_buf out = {0};
-    dlq_cli_format_problem(&out, r->status, r->body.data, r->body.len, c->token == NULL);
-    fputs(out.data && !out.oom ? out.data : "dlq: the server answered with an error\n", stderr);
-    dlq_buf_free(&out);
-    dlq_cli_reply_free(r);
+    report(c, r);
     return DLQ_EXIT_ERROR;
+}
+
+/* on_signal records the first SIGINT/SIGTERM and lets a second one act as
+ * usual, so an operator can always get out. */
+static void on_signal(int sig)
+{
+    interrupted = 1;
+    signal(sig, SIG_DFL);
+}
+
+const volatile sig_atomic_t *dlq_cli_interrupt_catch(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a sleep between polls ends at once. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    interrupted = 0;
+    return &interrupted;
+}
+
+void dlq_cli_interrupt_release(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
 }
 
 int dlq_cli_escape(struct dlq_buf *b, const char *s)

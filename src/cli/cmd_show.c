@@ -169,7 +169,7 @@ static void history(struct dlq_buf *b, const json_t *hist)
 /* render appends the human view of entry e to b. */
 static void render(struct dlq_buf *b, const json_t *e, int64_t now)
 {
-    char tmp[64], tmp2[64], line[160];
+    char tmp[64], tmp2[64], line[192];
     json_t *exc = json_object_get(e, "exception");
 
     field(b, "id", dlq_cli_jstr(e, "dlq_id"));

@@ -1,8 +1,9 @@
 /*
  * opts.c: the parts of argument handling every client command shares: the
  * global options (--url, --token, --timeout and their DLQ_URL / DLQ_TOKEN
- * defaults), the one-line usage errors (exit 2), and parsing of numbers,
- * durations and times given on the command line.
+ * defaults), the one-line usage errors (exit 2), parsing of numbers,
+ * durations and times given on the command line, and the entry filter
+ * options (--task, --status, ...) that list-like and bulk commands share.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -189,4 +190,200 @@ void dlq_cli_time_cell(const char *rfc3339, int64_t now_ms, char *out, size_t ou
         dlq_cli_reltime(ms, now_ms, out, outlen);
     else
         snprintf(out, outlen, "%s", rfc3339);
+}
+
+int dlq_cli_parse_number(const char *s, double min, double max, double *out)
+{
+    if (s == NULL || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+        return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    /* strtod also takes "inf", "nan", hex and exponents: the first character
+     * rules out the first two, the letters check the rest. */
+    if (errno != 0 || end == s || *end != '\0' || strpbrk(s, "xXpPeE") || !(v >= min && v <= max))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* The filter options: their names on the command line and in the API. */
+static const struct {
+    const char *option, *param;
+} filter_keys[DLQ_CLI_F_COUNT] = {
+    [DLQ_CLI_F_FILTER] = {"filter", "q"},
+    [DLQ_CLI_F_TASK] = {"task", "task_name"},
+    [DLQ_CLI_F_QUEUE] = {"queue", "queue"},
+    [DLQ_CLI_F_EXCEPTION] = {"exception", "exception_type"},
+    [DLQ_CLI_F_REASON] = {"reason", "reason"},
+    [DLQ_CLI_F_STATUS] = {"status", "status"},
+    [DLQ_CLI_F_TENANT] = {"tenant", "tenant_id"},
+    [DLQ_CLI_F_FINGERPRINT] = {"fingerprint", "fingerprint"},
+    [DLQ_CLI_F_AFTER] = {"after", "failed_after"},
+    [DLQ_CLI_F_BEFORE] = {"before", "failed_before"},
+};
+
+const char *dlq_cli_filter_option(int key)
+{
+    return key >= 0 && key < DLQ_CLI_F_COUNT ? filter_keys[key].option : NULL;
+}
+
+int dlq_cli_check_statuses(const char *cmd, const char *option, const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        char word[32];
+        if (n == 0 || n >= sizeof(word))
+            break;
+        memcpy(word, p, n);
+        word[n] = '\0';
+        if (dlq_status_parse(word) == DLQ_STATUS_NONE)
+            break;
+        if (p[n] == '\0')
+            return 0;
+        p += n + 1;
+    }
+    dlq_cli_usage_error(cmd,
+                        "%s must be one of pending_review, requires_review, retried, resolved, "
+                        "discarded, expired, archived (got '%s')",
+                        option, list);
+    return -1;
+}
+
+int dlq_cli_filter_set(struct dlq_cli_filter *f, const char *cmd, int key, const char *arg,
+                       int64_t now_ms)
+{
+    if (key < 0 || key >= DLQ_CLI_F_COUNT)
+        return -1;
+    switch (key) {
+    case DLQ_CLI_F_STATUS:
+        if (dlq_cli_check_statuses(cmd, "--status", arg) != 0)
+            return -1;
+        if (f->status.len)
+            dlq_buf_putc(&f->status, ',');
+        dlq_buf_puts(&f->status, arg);
+        if (f->status.oom) {
+            fprintf(stderr, "dlq: out of memory\n");
+            return -1;
+        }
+        if (f->value[key] == NULL)
+            f->n++;
+        f->value[key] = f->status.data;
+        return 0;
+    case DLQ_CLI_F_REASON:
+        if (dlq_reason_parse(arg) == DLQ_REASON_NONE) {
+            dlq_cli_usage_error(cmd,
+                                "--reason must be one of max_retries_exceeded, permanent_failure, "
+                                "job_not_found, invalid_arguments, timeout, external (got '%s')",
+                                arg);
+            return -1;
+        }
+        break;
+    case DLQ_CLI_F_AFTER:
+    case DLQ_CLI_F_BEFORE: {
+        char *out = key == DLQ_CLI_F_AFTER ? f->after : f->before;
+        if (dlq_cli_parse_time(arg, now_ms, out, DLQ_TIME_MAX) != 0) {
+            dlq_cli_usage_error(cmd,
+                                "--%s must be an RFC 3339 time (2026-01-25T10:30:00Z), a date "
+                                "(2026-01-25) or an age (30m, 2h, 7d)",
+                                filter_keys[key].option);
+            return -1;
+        }
+        if (f->value[key] == NULL)
+            f->n++;
+        f->value[key] = out;
+        return 0;
+    }
+    default:
+        if (arg[0] == '\0') {
+            dlq_cli_usage_error(cmd, "--%s needs a non-empty value", filter_keys[key].option);
+            return -1;
+        }
+        break;
+    }
+    if (f->value[key] == NULL)
+        f->n++;
+    f->value[key] = arg;
+    return 0;
+}
+
+int dlq_cli_filter_query(const struct dlq_cli_filter *f, struct dlq_buf *path)
+{
+    for (int k = 0; k < DLQ_CLI_F_COUNT; k++)
+        dlq_cli_query_add(path, filter_keys[k].param, f->value[k]);
+    return path->oom ? DLQ_E_NOMEM : DLQ_OK;
+}
+
+int dlq_cli_filter_json(const struct dlq_cli_filter *f, json_t *obj)
+{
+    for (int k = 0; k < DLQ_CLI_F_COUNT; k++) {
+        const char *v = f->value[k];
+        if (v == NULL)
+            continue;
+        json_t *jv;
+        if (k == DLQ_CLI_F_STATUS) {
+            /* The bulk bodies take a list; the words were checked already. */
+            jv = json_array();
+            for (const char *p = v; jv && *p;) {
+                size_t n = strcspn(p, ",");
+                if (json_array_append_new(jv, json_stringn(p, n)) != 0) {
+                    json_decref(jv);
+                    jv = NULL;
+                }
+                p += n + (p[n] == ',');
+            }
+        } else {
+            jv = json_string(v); /* NULL for text that is not UTF-8 */
+        }
+        if (json_object_set_new(obj, filter_keys[k].param, jv) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int dlq_cli_filter_describe(const struct dlq_cli_filter *f, struct dlq_buf *b)
+{
+    for (int k = 0; k < DLQ_CLI_F_COUNT; k++) {
+        if (f->value[k] == NULL)
+            continue;
+        dlq_buf_printf(b, " --%s ", filter_keys[k].option);
+        dlq_cli_shell_word(b, f->value[k]);
+    }
+    return b->oom ? DLQ_E_NOMEM : DLQ_OK;
+}
+
+void dlq_cli_filter_free(struct dlq_cli_filter *f)
+{
+    dlq_buf_free(&f->status);
+    memset(f, 0, sizeof(*f));
+}
+
+int dlq_cli_check_text(const char *cmd, const char *option, const char *s, size_t max)
+{
+    json_t *j = json_string(s); /* NULL for text that is not UTF-8 */
+    json_decref(j);
+    if (j == NULL) {
+        dlq_cli_usage_error(cmd, "%s must be UTF-8 text", option);
+        return -1;
+    }
+    if (strlen(s) > max) {
+        dlq_cli_usage_error(cmd, "%s is too long (at most %zu bytes)", option, max);
+        return -1;
+    }
+    return 0;
+}
+
+void dlq_cli_time_long(const char *rfc3339, int64_t now_ms, char *out, size_t outlen)
+{
+    int64_t ms;
+    char rel[48];
+    if (rfc3339 == NULL || rfc3339[0] == '\0') {
+        snprintf(out, outlen, "-");
+    } else if (dlq_time_parse(rfc3339, &ms) == DLQ_OK) {
+        dlq_cli_reltime(ms, now_ms, rel, sizeof(rel));
+        snprintf(out, outlen, "%.40s (%s)", rfc3339, rel);
+    } else {
+        snprintf(out, outlen, "%s", rfc3339);
+    }
 }

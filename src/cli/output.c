@@ -453,3 +453,130 @@ size_t dlq_cli_term_width(void)
         return 0;
     return ws.ws_col;
 }
+
+void dlq_cli_field(struct dlq_buf *b, const char *label, const char *value)
+{
+    size_t n = strlen(label) + 1;
+    dlq_buf_printf(b, "%s:%*s", label, n < DLQ_CLI_LABEL_WIDTH ? (int)(DLQ_CLI_LABEL_WIDTH - n) : 1,
+                   "");
+    dlq_cli_sanitize(b, value ? value : "-", 0);
+    dlq_buf_putc(b, '\n');
+}
+
+void dlq_cli_human_bytes(uint64_t n, char *out, size_t outlen)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (n < 1024) {
+        snprintf(out, outlen, "%" PRIu64 " B", n);
+        return;
+    }
+    double v = (double)n / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(out, outlen, "%.1f %s", v, units[u]);
+}
+
+struct count_item {
+    const char *name;
+    json_int_t n;
+};
+
+/* by_count orders the biggest first, then by name so equal counts print in
+ * the same order every time. */
+static int by_count(const void *a, const void *b)
+{
+    const struct count_item *x = a, *y = b;
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int dlq_cli_counts_render(struct dlq_buf *out, const char *header, const json_t *counts,
+                          size_t max_rows, size_t line_max)
+{
+    size_t n = json_object_size(counts), k = 0;
+    if (n == 0)
+        return out->oom ? DLQ_E_NOMEM : DLQ_OK;
+    struct count_item *items = calloc(n, sizeof(*items));
+    if (items == NULL) {
+        out->oom = 1;
+        return DLQ_E_NOMEM;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)counts, key, v)
+    {
+        if (json_is_integer(v))
+            items[k++] = (struct count_item){key, json_integer_value(v)};
+    }
+    qsort(items, k, sizeof(*items), by_count);
+
+    const char *headers[2] = {header, "COUNT"};
+    struct dlq_cli_table t;
+    int rc = dlq_cli_table_init(&t, 2, headers);
+    dlq_cli_table_set_col(&t, 0, 20, 60, 1);
+    json_int_t rest = 0;
+    for (size_t i = 0; i < k && rc == DLQ_OK; i++) {
+        if (max_rows && i >= max_rows) {
+            rest += items[i].n;
+            continue;
+        }
+        char num[32];
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, items[i].n);
+        const char *cells[2] = {items[i].name, num};
+        rc = dlq_cli_table_add(&t, cells);
+    }
+    if (rc == DLQ_OK && max_rows && k > max_rows) {
+        char label[48], num[32];
+        snprintf(label, sizeof(label), "(%zu more)", k - max_rows);
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, rest);
+        const char *cells[2] = {label, num};
+        rc = dlq_cli_table_add(&t, cells);
+    }
+    if (rc == DLQ_OK)
+        rc = dlq_cli_table_render(&t, line_max, out);
+    dlq_cli_table_free(&t);
+    free(items);
+    if (rc != DLQ_OK)
+        out->oom = 1;
+    return rc;
+}
+
+int dlq_cli_table_print(struct dlq_cli_table *t)
+{
+    struct dlq_buf out = {0};
+    int rc = dlq_cli_table_render(t, dlq_cli_term_width(), &out);
+    dlq_cli_table_free(t);
+    if (rc == DLQ_OK)
+        fputs(out.data, stdout);
+    else
+        fprintf(stderr, "dlq: out of memory\n");
+    dlq_buf_free(&out);
+    return rc == DLQ_OK ? DLQ_EXIT_OK : DLQ_EXIT_ERROR;
+}
+
+int dlq_cli_print_buf(struct dlq_buf *b)
+{
+    int rc = DLQ_EXIT_OK;
+    if (b->oom) {
+        fprintf(stderr, "dlq: out of memory\n");
+        rc = DLQ_EXIT_ERROR;
+    } else if (b->data) {
+        fputs(b->data, stdout);
+    }
+    dlq_buf_free(b);
+    return rc;
+}
+
+long long dlq_cli_jint(const json_t *obj, const char *key, long long dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_real(v))
+        return (long long)json_real_value(v);
+    return dflt;
+}

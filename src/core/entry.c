@@ -32,6 +32,7 @@ void dlq_entry_clear(struct dlq_entry *e)
     free(e->metadata);
     free(e->context);
     free(e->idempotency_key);
+    free(e->replay_of);
     memset(e, 0, sizeof *e);
 }
 
@@ -60,4 +61,19 @@ void dlq_page_free(struct dlq_page *p)
     p->n = 0;
     p->total = 0;
     p->next_cursor[0] = '\0';
+}
+
+void dlq_audit_clear(struct dlq_audit *a)
+{
+    if (a == NULL)
+        return;
+    free(a->actor);
+    free(a->tenant_id);
+    free(a->action);
+    free(a->target_ids);
+    free(a->filter);
+    free(a->reason);
+    free(a->ticket_url);
+    free(a->details);
+    memset(a, 0, sizeof(*a));
 }

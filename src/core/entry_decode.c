@@ -27,7 +27,7 @@ static const struct field fields[] = {
     {"task_name", K_STR, OFF(task_name), 1, DLQ_MAX_NAME},
     {"original_task_id", K_STR, OFF(original_task_id), 0, DLQ_MAX_SHORT},
     {"task_args", K_JSONTEXT, OFF(task_args), 0, 0},
-    {"task_kwargs", K_JSONTEXT, OFF(task_kwargs), 0, 0},
+    {"task_kwargs", K_JSONTEXT, OFF(task_kwargs), 1, 0}, /* min 1: must be an object */
     {"exception", K_EXCEPTION, 0, 0, 0},
     {"tenant_id", K_STR, OFF(tenant_id), 0, DLQ_MAX_SHORT},
     {"retries_attempted", K_INT, OFF(retries_attempted), 0, 1000000},
@@ -41,6 +41,7 @@ static const struct field fields[] = {
     {"metadata", K_OBJECT, OFF(metadata), 0, 0},
     {"context", K_OBJECT, OFF(context), 0, 0},
     {"idempotency_key", K_STR, OFF(idempotency_key), 1, DLQ_MAX_SHORT},
+    {"replay_of", K_STR, OFF(replay_of), 1, DLQ_MAX_SHORT}, /* issue 3: a failed replay */
 };
 
 static const struct field exc_fields[] = {
@@ -146,6 +147,10 @@ static void decode_value(const struct field *f, const char *path, json_t *v, str
             dlq_errsink_add(sink, path, "must be an object");
             return;
         }
+        if (f->kind == K_JSONTEXT && f->min == 1 && !json_is_object(v) && !json_is_string(v)) {
+            dlq_errsink_add(sink, path, "must be a JSON object (or JSON text of one)");
+            return;
+        }
         if (json_is_string(v)) {
             /* A string is JSON text the producer encoded itself (as seed 000
              * shows it); keep it verbatim once it is known to parse. */
@@ -155,7 +160,12 @@ static void decode_value(const struct field *f, const char *path, json_t *v, str
                 dlq_errsink_add(sink, path, "must be JSON text or a JSON value");
                 return;
             }
+            int is_object = json_is_object(inner);
             json_decref(inner);
+            if (f->min == 1 && !is_object) {
+                dlq_errsink_add(sink, path, "must be a JSON object (or JSON text of one)");
+                return;
+            }
             text = strndup(json_string_value(v), json_string_length(v));
         } else {
             text = dlq_json_encode_str(v);
