@@ -1,12 +1,12 @@
 /*
  * sq_act.c: actions on entries (retry, force redrive, resolve, discard,
  * replay outcomes, expiry, archiving, purge), one or many per write request.
- * Each action reads the entry on the writer connection, asks the state
- * machine (dlq_state_next) and either refuses or writes the new row, its
- * history events, the counter moves, the group's pending count, the replay
- * outcome bookkeeping and the audit record, all inside the one write request:
- * the writer serializes requests, so of two concurrent actions on one entry
- * exactly one finds the status it expected and the other is refused.
+ * Each action finds the entry on the writer connection, applies it
+ * (sq_act_apply.c: the state machine's verdict, then row, history, counters,
+ * group and outcome bookkeeping) and writes the audit record, all inside the
+ * one write request: the writer serializes requests, so of two concurrent
+ * actions on one entry exactly one finds the status it expected and the
+ * other is refused.
  *
  * Capture uses the same path for a failed replay reported by ingest
  * (replay_of, or an original_task_id equal to an entry's retry_task_id): the
@@ -29,35 +29,10 @@ static const char *const sql_by_task_id =
 static const char *const sql_by_retry_id =
     SEL_COLS "WHERE e.retry_task_id = ?1 AND e.tenant_id = ?2 ORDER BY e.id DESC LIMIT 1";
 
-/* A row being acted on: the entry as read (then as written), its rowid and
- * the bulk operation it was last replayed by. */
-struct row {
-    struct dlq_entry e;
-    sqlite3_int64 rowid;
-    char *op_id;
-};
-
-static void row_clear(struct row *r)
-{
-    dlq_entry_clear(&r->e);
-    free(r->op_id);
-    r->op_id = NULL;
-}
-
-static int step_done(struct sq_conn *w, sqlite3_stmt *st, char *err, size_t errlen,
-                     const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return dlq_sq_err(w->db, rc, err, errlen, what);
-    return DLQ_OK;
-}
-
 /* find_row runs one lookup (key bound to ?1, tenant to ?2); 1 with *out
  * filled when found, 0 when not, or a negative code. */
 static int find_row(struct sq_conn *w, const char *sql, const char *key, const char *tenant,
-                    struct row *out, char *err, size_t errlen)
+                    struct sq_act_row *out, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int code = dlq_sq_stmt_dyn(w, sql, &st, err, errlen);
@@ -73,7 +48,7 @@ static int find_row(struct sq_conn *w, const char *sql, const char *key, const c
         code = dlq_sq_entry_from_row(st, &out->e);
         sqlite3_reset(st);
         if (code != DLQ_OK || oom) {
-            row_clear(out);
+            dlq_sq_act_row_clear(out);
             return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
         }
         return 1;
@@ -84,426 +59,12 @@ static int find_row(struct sq_conn *w, const char *sql, const char *key, const c
     return 0;
 }
 
-/* replace sets *field to a copy of v (NULL clears it); DLQ_E_NOMEM on failure. */
-static int replace(char **field, const char *v)
-{
-    char *p = NULL;
-    if (v && (p = strdup(v)) == NULL)
-        return DLQ_E_NOMEM;
-    free(*field);
-    *field = p;
-    return DLQ_OK;
-}
-
-static int same(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
 static void json_str(struct dlq_buf *b, const char *s)
 {
     if (s)
         dlq_buf_json_string(b, s, strlen(s));
     else
         dlq_buf_puts(b, "null");
-}
-
-/* add_change appends "field":{"before":..,"after":..} to b; raw says the
- * values are JSON text already (task_args, task_kwargs). */
-static void add_change(struct dlq_buf *b, int *n, const char *field, const char *before,
-                       const char *after, int raw)
-{
-    dlq_buf_printf(b, "%s\"%s\":{\"before\":", (*n)++ ? "," : "", field);
-    if (raw)
-        dlq_buf_puts(b, before ? before : "null");
-    else
-        json_str(b, before);
-    dlq_buf_puts(b, ",\"after\":");
-    if (raw)
-        dlq_buf_puts(b, after ? after : "null");
-    else
-        json_str(b, after);
-    dlq_buf_putc(b, '}');
-}
-
-static int add_event(struct sq_conn *w, sqlite3_int64 rowid, int64_t at, const char *event,
-                     const char *actor, const char *details, char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(
-        w, "INSERT INTO entry_events(entry_id, at, event, actor, details) VALUES(?1,?2,?3,?4,?5)",
-        &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    sqlite3_bind_int64(st, 1, rowid);
-    sqlite3_bind_int64(st, 2, at);
-    dlq_sq_bind_text(st, 3, event);
-    dlq_sq_bind_text(st, 4, actor);
-    dlq_sq_bind_text(st, 5, details);
-    return step_done(w, st, err, errlen, "insert history event");
-}
-
-/* apply_edit applies an edit-and-replay to e and writes the "edited" event
- * when something changed. */
-static int apply_edit(struct sq_conn *w, struct row *r, const struct dlq_act *a, char *err,
-                      size_t errlen)
-{
-    const struct dlq_edit *ed = a->edit;
-    struct dlq_buf b = {0};
-    int n = 0, code = DLQ_OK;
-    dlq_buf_puts(&b, "{\"changes\":{");
-    if (ed->task_args && !same(ed->task_args, r->e.task_args)) {
-        add_change(&b, &n, "task_args", r->e.task_args, ed->task_args, 1);
-        code = replace(&r->e.task_args, ed->task_args);
-    }
-    if (code == DLQ_OK && ed->task_kwargs && !same(ed->task_kwargs, r->e.task_kwargs)) {
-        add_change(&b, &n, "task_kwargs", r->e.task_kwargs, ed->task_kwargs, 1);
-        code = replace(&r->e.task_kwargs, ed->task_kwargs);
-    }
-    if (code == DLQ_OK && ed->queue && !same(ed->queue, r->e.queue)) {
-        add_change(&b, &n, "queue", r->e.queue, ed->queue, 0);
-        code = replace(&r->e.queue, ed->queue);
-    }
-    dlq_buf_puts(&b, "}}");
-    if (code == DLQ_OK && b.oom)
-        code = DLQ_E_NOMEM;
-    if (code != DLQ_OK) {
-        dlq_buf_free(&b);
-        return dlq_errf(err, errlen, code, "out of memory");
-    }
-    if (n > 0)
-        code = add_event(w, r->rowid, a->now, "edited", a->actor, b.data, err, errlen);
-    dlq_buf_free(&b);
-    return code;
-}
-
-/* error_fields sets e's exception from error_json ({"type","message",
- * "traceback"}) with SQLite's JSON functions; fields absent stay NULL. */
-static int error_fields(struct sq_conn *w, struct dlq_entry *e, const char *error_json, char *err,
-                        size_t errlen)
-{
-    sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(w,
-                               "SELECT json_extract(?1,'$.type'), json_extract(?1,'$.message'),"
-                               " json_extract(?1,'$.traceback')",
-                               &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    sqlite3_bind_text(st, 1, error_json, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), oom = 0;
-    if (rc == SQLITE_ROW) {
-        free(e->exc_type);
-        free(e->exc_message);
-        free(e->exc_traceback);
-        e->exc_type = dlq_sq_col_dup(st, 0, &oom);
-        e->exc_message = dlq_sq_col_dup(st, 1, &oom);
-        e->exc_traceback = dlq_sq_col_dup(st, 2, &oom);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return dlq_sq_err(w->db, rc, err, errlen, "read replay error");
-    return oom ? dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory") : DLQ_OK;
-}
-
-/* fts_row writes the full-text row of e: the 'delete' command with its
- * old values (del 1) or an insert of its new ones. */
-static int fts_row(struct sq_conn *w, sqlite3_int64 rowid, const struct dlq_entry *e, int del,
-                   char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(
-        w,
-        del ? "INSERT INTO entries_fts(entries_fts, rowid, task_name, exc_type, exc_message,"
-              " exc_traceback) VALUES('delete', ?1, ?2, ?3, ?4, ?5)"
-            : "INSERT INTO entries_fts(rowid, task_name, exc_type, exc_message, exc_traceback)"
-              " VALUES(?1, ?2, ?3, ?4, ?5)",
-        &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    sqlite3_bind_int64(st, 1, rowid);
-    dlq_sq_bind_text(st, 2, e->task_name);
-    dlq_sq_bind_text(st, 3, e->exc_type);
-    dlq_sq_bind_text(st, 4, e->exc_message);
-    dlq_sq_bind_text(st, 5, e->exc_traceback);
-    return step_done(w, st, err, errlen, "index entry text");
-}
-
-static int update_row(struct sq_conn *w, const struct row *r, char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(
-        w,
-        "UPDATE entries SET status=?2, retry_count=?3, last_retry_at=?4, retry_task_id=?5,"
-        " op_id=?6, task_args=?7, task_kwargs=?8, queue=?9, resolved_at=?10,"
-        " resolution_type=?11, resolved_by=?12, resolution_notes=?13, exc_type=?14,"
-        " exc_message=?15, exc_traceback=?16, updated_at=?17 WHERE id=?1",
-        &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    const struct dlq_entry *e = &r->e;
-    sqlite3_bind_int64(st, 1, r->rowid);
-    sqlite3_bind_int(st, 2, e->status);
-    sqlite3_bind_int(st, 3, e->retry_count);
-    dlq_sq_bind_time(st, 4, e->last_retry_at);
-    dlq_sq_bind_text(st, 5, e->retry_task_id);
-    dlq_sq_bind_text(st, 6, r->op_id);
-    dlq_sq_bind_text(st, 7, e->task_args);
-    dlq_sq_bind_text(st, 8, e->task_kwargs);
-    dlq_sq_bind_text(st, 9, e->queue);
-    dlq_sq_bind_time(st, 10, e->resolved_at);
-    dlq_sq_bind_text(st, 11, e->resolution_type);
-    dlq_sq_bind_text(st, 12, e->resolved_by);
-    dlq_sq_bind_text(st, 13, e->resolution_notes);
-    dlq_sq_bind_text(st, 14, e->exc_type);
-    dlq_sq_bind_text(st, 15, e->exc_message);
-    dlq_sq_bind_text(st, 16, e->exc_traceback);
-    dlq_sq_bind_time(st, 17, e->updated_at);
-    return step_done(w, st, err, errlen, "update entry");
-}
-
-/* purge_row deletes an archived entry, its text row and its history. */
-static int purge_row(struct sq_conn *w, const struct row *r, char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    int code = fts_row(w, r->rowid, &r->e, 1, err, errlen);
-    if (code == DLQ_OK)
-        code = dlq_sq_stmt_dyn(w, "DELETE FROM entry_events WHERE entry_id = ?1", &st, err, errlen);
-    if (code == DLQ_OK) {
-        sqlite3_bind_int64(st, 1, r->rowid);
-        code = step_done(w, st, err, errlen, "delete history");
-    }
-    if (code == DLQ_OK)
-        code = dlq_sq_stmt_dyn(w, "DELETE FROM entries WHERE id = ?1", &st, err, errlen);
-    if (code == DLQ_OK) {
-        sqlite3_bind_int64(st, 1, r->rowid);
-        code = step_done(w, st, err, errlen, "delete entry");
-    }
-    return code;
-}
-
-/* replay_outcome counts a finished replay: on its bulk operation, if any,
- * and in replay_outcomes (the replay failure-rate alert reads it). */
-static int replay_outcome(struct sq_conn *w, const struct row *r, int64_t now, int ok, char *err,
-                          size_t errlen)
-{
-    sqlite3_stmt *st;
-    int code;
-    if (r->op_id) {
-        code = dlq_sq_stmt_dyn(w,
-                               ok ? "UPDATE operations SET succeeded = succeeded + 1,"
-                                    " updated_at = ?2 WHERE id = ?1"
-                                  : "UPDATE operations SET failed = failed + 1,"
-                                    " updated_at = ?2 WHERE id = ?1",
-                               &st, err, errlen);
-        if (code != DLQ_OK)
-            return code;
-        sqlite3_bind_text(st, 1, r->op_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        if ((code = step_done(w, st, err, errlen, "count operation outcome")) != DLQ_OK)
-            return code;
-    }
-    code = dlq_sq_stmt_dyn(w,
-                           "INSERT INTO replay_outcomes(at, dlq_id, tenant_id, op_id, succeeded)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5)",
-                           &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    sqlite3_bind_int64(st, 1, now);
-    dlq_sq_bind_text(st, 2, r->e.dlq_id);
-    sqlite3_bind_text(st, 3, r->e.tenant_id ? r->e.tenant_id : "", -1, SQLITE_STATIC);
-    dlq_sq_bind_text(st, 4, r->op_id);
-    sqlite3_bind_int(st, 5, ok);
-    return step_done(w, st, err, errlen, "record replay outcome");
-}
-
-static int is_pending(enum dlq_status s)
-{
-    return s == DLQ_STATUS_PENDING_REVIEW || s == DLQ_STATUS_REQUIRES_REVIEW;
-}
-
-/* event_details builds the details of the action's history event (malloc'd,
- * or NULL for none); *oom on failure. */
-static char *event_details(const struct row *r, const struct dlq_act *a, int *oom)
-{
-    struct dlq_buf b = {0};
-    switch (a->action) {
-    case DLQ_ACTION_RETRY:
-    case DLQ_ACTION_FORCE_RETRY:
-        dlq_buf_puts(&b, "{\"retry_task_id\":");
-        json_str(&b, r->e.retry_task_id);
-        dlq_buf_puts(&b, ",\"reason\":");
-        json_str(&b, a->reason);
-        dlq_buf_puts(&b, ",\"ticket_url\":");
-        json_str(&b, a->ticket_url);
-        dlq_buf_puts(&b, ",\"max_retries\":");
-        if (a->edit && a->edit->max_retries >= 0)
-            dlq_buf_printf(&b, "%d", a->edit->max_retries);
-        else
-            dlq_buf_puts(&b, "null");
-        if (a->op_id) {
-            dlq_buf_puts(&b, ",\"operation_id\":");
-            json_str(&b, a->op_id);
-        }
-        dlq_buf_putc(&b, '}');
-        break;
-    case DLQ_ACTION_REPLAY_FAILED:
-        dlq_buf_puts(&b, a->error_json ? a->error_json : "{}");
-        break;
-    case DLQ_ACTION_REPLAY_SUCCEEDED:
-        dlq_buf_puts(&b, "{\"retry_task_id\":");
-        json_str(&b, r->e.retry_task_id);
-        dlq_buf_putc(&b, '}');
-        break;
-    case DLQ_ACTION_RESOLVE:
-        dlq_buf_puts(&b, "{\"resolution_type\":");
-        json_str(&b, r->e.resolution_type);
-        dlq_buf_puts(&b, ",\"resolution_notes\":");
-        json_str(&b, r->e.resolution_notes);
-        dlq_buf_putc(&b, '}');
-        break;
-    default:
-        if (!a->reason)
-            return NULL;
-        dlq_buf_puts(&b, "{\"reason\":");
-        json_str(&b, a->reason);
-        dlq_buf_putc(&b, '}');
-        break;
-    }
-    if (b.oom) {
-        dlq_buf_free(&b);
-        *oom = 1;
-        return NULL;
-    }
-    return dlq_buf_steal(&b);
-}
-
-static const char *event_name(enum dlq_action a)
-{
-    switch (a) {
-    case DLQ_ACTION_RETRY:
-        return "replayed";
-    case DLQ_ACTION_FORCE_RETRY:
-        return "force_redriven";
-    case DLQ_ACTION_REPLAY_SUCCEEDED:
-        return "replay_succeeded";
-    case DLQ_ACTION_REPLAY_FAILED:
-        return "replay_failed";
-    case DLQ_ACTION_RESOLVE:
-        return "resolved";
-    case DLQ_ACTION_DISCARD:
-        return "discarded";
-    case DLQ_ACTION_EXPIRE:
-        return "expired";
-    case DLQ_ACTION_ARCHIVE:
-        return "archived";
-    default:
-        return "changed";
-    }
-}
-
-/* apply acts on the row r holds: refuses (DLQ_E_CONFLICT with the rule in
- * err) or writes the change. r->e then holds the entry as written. */
-static int apply(struct sq_conn *w, struct row *r, const struct dlq_act *a, const char *rtid,
-                 char *err, size_t errlen)
-{
-    struct dlq_entry *e = &r->e;
-    struct dlq_state_input in = {e->status, e->retry_count, e->max_replays};
-    enum dlq_status to;
-    const char *why;
-    if (dlq_state_next(&in, a->action, &to, &why) != DLQ_OK)
-        return dlq_errf(err, errlen, DLQ_E_CONFLICT, "entry %s is %s: %s", e->dlq_id,
-                        dlq_status_name(e->status), why);
-
-    enum dlq_status from = e->status;
-    const char *tenant = e->tenant_id ? e->tenant_id : "";
-    /* The old counter key; the strings stay alive until the row is freed. */
-    char *old_queue = e->queue ? strdup(e->queue) : NULL;
-    char *old_exc = e->exc_type ? strdup(e->exc_type) : NULL;
-    int code = DLQ_OK, oom = (e->queue && !old_queue) || (e->exc_type && !old_exc);
-    if (oom) {
-        code = dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
-        goto done;
-    }
-
-    if (a->action == DLQ_ACTION_PURGE) {
-        code = purge_row(w, r, err, errlen);
-    } else {
-        switch (a->action) {
-        case DLQ_ACTION_RETRY:
-        case DLQ_ACTION_FORCE_RETRY:
-            if (a->edit && (code = apply_edit(w, r, a, err, errlen)) != DLQ_OK)
-                goto done;
-            e->retry_count = a->action == DLQ_ACTION_FORCE_RETRY ? 1 : e->retry_count + 1;
-            e->last_retry_at = a->now;
-            code = replace(&e->retry_task_id, rtid);
-            if (code == DLQ_OK)
-                code = replace(&r->op_id, a->op_id);
-            break;
-        case DLQ_ACTION_RESOLVE:
-        case DLQ_ACTION_REPLAY_SUCCEEDED:
-            e->resolved_at = a->now;
-            code = replace(&e->resolution_type, a->action == DLQ_ACTION_REPLAY_SUCCEEDED
-                                                    ? "replay_succeeded"
-                                                : a->resolution_type ? a->resolution_type
-                                                                     : "manual");
-            if (code == DLQ_OK)
-                code = replace(&e->resolved_by, a->actor);
-            if (code == DLQ_OK && a->action == DLQ_ACTION_RESOLVE)
-                code = replace(&e->resolution_notes, a->notes);
-            break;
-        case DLQ_ACTION_REPLAY_FAILED:
-            if (a->error_json) {
-                if ((code = fts_row(w, r->rowid, e, 1, err, errlen)) != DLQ_OK)
-                    goto done;
-                if ((code = error_fields(w, e, a->error_json, err, errlen)) != DLQ_OK)
-                    goto done;
-                if ((code = fts_row(w, r->rowid, e, 0, err, errlen)) != DLQ_OK)
-                    goto done;
-            }
-            break;
-        default:
-            break;
-        }
-        if (code != DLQ_OK) {
-            code = dlq_errf(err, errlen, code, "out of memory");
-            goto done;
-        }
-        e->status = to;
-        e->updated_at = a->now;
-        if ((code = update_row(w, r, err, errlen)) != DLQ_OK)
-            goto done;
-        char *details = event_details(r, a, &oom);
-        if (oom) {
-            code = dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
-            goto done;
-        }
-        code =
-            add_event(w, r->rowid, a->now, event_name(a->action), a->actor, details, err, errlen);
-        free(details);
-        if (code != DLQ_OK)
-            goto done;
-    }
-
-    /* Counters: the entry leaves its old key and (unless purged) joins the new one. */
-    if (dlq_sq_cube_add(w->cube, tenant, from, old_queue, e->task_name, e->reason, old_exc, -1) !=
-            DLQ_OK ||
-        (to != DLQ_STATUS_NONE && dlq_sq_cube_add(w->cube, tenant, to, e->queue, e->task_name,
-                                                  e->reason, e->exc_type, 1) != DLQ_OK)) {
-        code = dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
-        goto done;
-    }
-    if (is_pending(from) != is_pending(to) && e->fingerprint) {
-        code =
-            dlq_sq_groups_pending(w, e->fingerprint, tenant, is_pending(to) ? 1 : -1, err, errlen);
-        if (code != DLQ_OK)
-            goto done;
-    }
-    if (a->action == DLQ_ACTION_REPLAY_SUCCEEDED || a->action == DLQ_ACTION_REPLAY_FAILED)
-        code = replay_outcome(w, r, a->now, a->action == DLQ_ACTION_REPLAY_SUCCEEDED, err, errlen);
-done:
-    free(old_queue);
-    free(old_exc);
-    return code;
 }
 
 /* ---- act: one entry ---- */
@@ -513,7 +74,7 @@ struct act_req {
     const struct dlq_act *a;
     const char *rtid;
     const struct dlq_audit *audit;
-    struct row row;
+    struct sq_act_row row;
 };
 
 static int act_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
@@ -521,7 +82,7 @@ static int act_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     struct act_req *q = arg;
     /* The writer may run a request twice (its group is retried safely after
      * another request failed): start from nothing each time. */
-    row_clear(&q->row);
+    dlq_sq_act_row_clear(&q->row);
     int code = find_row(w, sql_by_dlq_id, q->id, q->a->tenant, &q->row, err, errlen);
     if (code == 0)
         code = find_row(w, sql_by_task_id, q->id, q->a->tenant, &q->row, err, errlen);
@@ -529,7 +90,7 @@ static int act_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
         return dlq_errf(err, errlen, DLQ_E_NOTFOUND, "no entry with id '%.100s'", q->id);
     if (code < 0)
         return code;
-    if ((code = apply(w, &q->row, q->a, q->rtid, err, errlen)) != DLQ_OK)
+    if ((code = dlq_sq_act_apply(w, &q->row, q->a, q->rtid, err, errlen)) != DLQ_OK)
         return code;
     if (q->audit) {
         const char *ids[1] = {q->row.e.dlq_id};
@@ -552,7 +113,7 @@ int dlq_sq_act(struct dlq_store *base, const char *id, const struct dlq_act *a,
         *after = q.row.e;
         memset(&q.row.e, 0, sizeof q.row.e);
     }
-    row_clear(&q.row);
+    dlq_sq_act_row_clear(&q.row);
     return code;
 }
 
@@ -577,7 +138,7 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     for (size_t i = 0; i < q->n && code == DLQ_OK; i++) {
         struct dlq_act_result *r = &q->res[i];
-        struct row row = {0};
+        struct sq_act_row row = {0};
         memset(r, 0, sizeof *r);
         code = find_row(w, sql_by_dlq_id, q->ids[i], q->a->tenant, &row, err, errlen);
         if (code < 0)
@@ -588,7 +149,8 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
             code = DLQ_OK;
             continue;
         }
-        code = apply(w, &row, q->a, q->rtids ? q->rtids[i] : NULL, r->detail, sizeof r->detail);
+        code = dlq_sq_act_apply(w, &row, q->a, q->rtids ? q->rtids[i] : NULL, r->detail,
+                                sizeof r->detail);
         if (code == DLQ_E_CONFLICT) {
             r->code = code;
             code = DLQ_OK;
@@ -598,7 +160,7 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
         } else {
             snprintf(err, errlen, "%s", r->detail);
         }
-        row_clear(&row);
+        dlq_sq_act_row_clear(&row);
     }
     if (code == DLQ_OK && q->audit)
         code = dlq_sq_audit_write(w, q->audit, q->a->now, done, ndone, err, errlen);
@@ -654,7 +216,7 @@ int dlq_sq_capture_replay(struct sq_conn *w, const struct dlq_entry *e, const ch
                           const char *actor, int64_t now, struct dlq_capture_result *r, char *err,
                           size_t errlen)
 {
-    struct row row = {0};
+    struct sq_act_row row = {0};
     int code = 0;
     if (e->replay_of)
         code = find_row(w, sql_by_dlq_id, e->replay_of, tenant, &row, err, errlen);
@@ -663,12 +225,12 @@ int dlq_sq_capture_replay(struct sq_conn *w, const struct dlq_entry *e, const ch
     if (code <= 0)
         return code;
     if (row.e.status != DLQ_STATUS_RETRIED) {
-        row_clear(&row);
+        dlq_sq_act_row_clear(&row);
         return 0;
     }
     char *ejson = replay_error(e);
     if (ejson == NULL) {
-        row_clear(&row);
+        dlq_sq_act_row_clear(&row);
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     }
     struct dlq_act a = {.action = DLQ_ACTION_REPLAY_FAILED,
@@ -676,7 +238,7 @@ int dlq_sq_capture_replay(struct sq_conn *w, const struct dlq_entry *e, const ch
                         .actor = actor,
                         .tenant = tenant,
                         .error_json = ejson};
-    code = apply(w, &row, &a, NULL, err, errlen);
+    code = dlq_sq_act_apply(w, &row, &a, NULL, err, errlen);
     free(ejson);
     if (code == DLQ_OK) {
         snprintf(r->dlq_id, sizeof r->dlq_id, "%s", row.e.dlq_id);
@@ -684,6 +246,6 @@ int dlq_sq_capture_replay(struct sq_conn *w, const struct dlq_entry *e, const ch
         r->updated = 1;
         code = 1;
     }
-    row_clear(&row);
+    dlq_sq_act_row_clear(&row);
     return code;
 }
