@@ -58,8 +58,8 @@ int dlq_h_replay_bulk(struct dlq_req *r)
     }
     char loc[96];
     snprintf(loc, sizeof(loc), "/api/v1/dlq/operations/%s", a.op_id);
-    dlq_buf_printf(&b, "{\"operation_id\":\"%s\",\"state\":\"running\",\"matched\":%lld}", a.op_id,
-                   (long long)a.matched);
+    dlq_buf_printf(&b, "{\"operation_id\":\"%s\",\"state\":\"%s\",\"matched\":%lld}", a.op_id,
+                   a.state, (long long)a.matched);
     dlq_bulk_answer_clear(&a);
     struct dlq_http_header hdrs[] = {{"Location", loc}, {NULL, NULL}};
     return dlq_http_reply_buf(r, MHD_HTTP_ACCEPTED, &b, hdrs);

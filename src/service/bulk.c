@@ -91,8 +91,10 @@ int dlq_service_replay_bulk(struct dlq_service *svc, const struct dlq_principal 
     if (code != DLQ_OK && op.created_at)
         dlq_store_op_finish(svc->store, op.id, NULL, "interrupted", err && err[0] ? err : NULL,
                             dlq_now_ms(), NULL, 0);
-    if (code == DLQ_OK)
+    if (code == DLQ_OK) {
         memcpy(out->op_id, op.id, sizeof out->op_id);
+        memcpy(out->state, op.state, sizeof out->state);
+    }
     dlq_op_clear(&op);
 done:
     dlq_bulk_spec_clear(&sp);

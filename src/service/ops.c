@@ -307,7 +307,9 @@ int dlq_service_ops_start(struct dlq_service *svc, char *err, size_t errlen)
     int code = dlq_store_op_list(svc->store, NULL, "running", OPS_QUEUE_MAX, &ops, &n, err, errlen);
     for (size_t i = 0; code == DLQ_OK && i < n; i++) {
         dlq_log(DLQ_LOG_INFO, "operation %s was running: resuming it", ops[i].id);
-        dlq_ops_enqueue(svc, ops[i].id, NULL, 0);
+        if (dlq_ops_enqueue(svc, ops[i].id, NULL, 0) != DLQ_OK)
+            dlq_log(DLQ_LOG_WARN, "operation %s: queue full, left running for the next start",
+                    ops[i].id);
     }
     for (size_t i = 0; i < n; i++)
         dlq_op_clear(&ops[i]);

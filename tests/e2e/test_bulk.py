@@ -325,6 +325,8 @@ def test_tenant_bound_tokens_touch_their_tenant_only(server):
     assert got["matched"] == 6 and set(got["sample_ids"]) == set(a)
     got = op_a.post(REPLAY, {"queue": q, "tenant_id": tb, "dry_run": True}).json()
     assert got["matched"] == 0
+    r = op_a.post(REPLAY, {"queue": q, "tenant_id": tb})
+    assert r.status_code == 202 and r.json()["state"] == "done" and r.json()["matched"] == 0
     # ids of another tenant are not found
     got = op_a.post(RESOLVE, {"ids": b}).json()
     assert got["succeeded"] == 0 and got["skipped"] == 4
@@ -346,3 +348,17 @@ def test_tenant_bound_tokens_touch_their_tenant_only(server):
     assert got["succeeded"] == 6
     st = {e["dlq_id"]: e["status"] for e in entries_in(api, q)}
     assert all(st[i] == "discarded" for i in a) and all(st[i] == "retried" for i in b)
+
+
+def test_entries_not_replayable_are_skipped_once(server):
+    api, q = server.admin, uid("q")
+    ok = seed(api, q, 7)
+    capped = api.ingest_batch([{"task_name": "app.tasks.bulk", "queue": q, "max_replays": 0,
+                                "failed_at": f"2026-01-02T00:00:0{i}Z"} for i in range(3)])
+    op = start_op(api, {"queue": q, "batch_size": 2, "outcome_timeout_s": 0})
+    got = wait_op(api, op["operation_id"])
+    assert got["state"] == "done", got
+    assert (got["matched"], got["processed"], got["skipped"]) == (10, 10, 3)
+    st = {e["dlq_id"]: e for e in entries_in(api, q)}
+    assert all(st[i]["status"] == "retried" and st[i]["retry_count"] == 1 for i in ok)
+    assert all(st[i]["status"] == "pending_review" and st[i]["retry_count"] == 0 for i in capped)

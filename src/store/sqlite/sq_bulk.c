@@ -232,7 +232,8 @@ int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const
     int64_t at = 0, rid = 0;
     memset(&q, 0, sizeof q);
     *n = 0;
-    snprintf(next, 128, "%s", after ? after : "");
+    if (next != after) /* callers may pass one buffer for both */
+        snprintf(next, 128, "%s", after ? after : "");
     if (after && *after && parse_pos(after, &at, &rid) != 0)
         return dlq_errf(err, errlen, DLQ_E_INVAL, "malformed bulk position '%s'", after);
     add(&q, "SELECT e.dlq_id, e.failed_at, e.id");

@@ -1,0 +1,168 @@
+/*
+ * test_store_bulk.c: the store methods behind bulk operations: selecting ids
+ * by filter in keyset order from a stored position (and skipping entries an
+ * op already replayed), the dry-run preview, and the operations table (a
+ * final state is never undone by a late progress save; finish refuses an op
+ * that is not running).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "test_store_fixture.h"
+
+#define N 25
+
+static int setup(void **state)
+{
+    static struct fx x;
+    if (fx_mkdir(&x) != 0 || fx_open(&x, DLQ_DURABILITY_NORMAL, 1) != DLQ_OK)
+        return -1;
+    struct dlq_entry es[N];
+    struct dlq_capture_result res[N];
+    for (int i = 0; i < N; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "dlq_%02d", i);
+        /* failed_at descends with i, so keyset order is the reverse of ids */
+        mk_entry(&es[i], id, i % 5 == 0 ? "task.b" : "task.a", 1000000 - i * 10);
+        if (i % 2)
+            fset(&es[i].exc_type, "KeyError");
+    }
+    int code = dlq_store_capture(x.s, es, N, "test", res, x.err, sizeof x.err);
+    for (int i = 0; i < N; i++)
+        dlq_entry_clear(&es[i]);
+    *state = &x;
+    return code == DLQ_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fx_rm(*state);
+    return 0;
+}
+
+static void test_select_keyset(void **state)
+{
+    struct fx *x = *state;
+    struct dlq_filter f;
+    dlq_filter_init(&f);
+    f.status_mask = 1u << DLQ_STATUS_PENDING_REVIEW;
+    char ids[10][40], pos[128] = "";
+    size_t n = 0, total = 0;
+    int expect = N - 1;
+    do {
+        assert_int_equal(
+            dlq_store_bulk_select(x->s, &f, pos, NULL, 10, ids, &n, pos, x->err, sizeof x->err),
+            DLQ_OK);
+        for (size_t i = 0; i < n; i++) {
+            char want[40];
+            snprintf(want, sizeof want, "dlq_%02d", expect--);
+            assert_string_equal(ids[i], want);
+        }
+        total += n;
+    } while (n == 10);
+    assert_int_equal(total, N);
+    /* a filter narrows; a malformed position is refused */
+    f.task_name = "task.b";
+    assert_int_equal(
+        dlq_store_bulk_select(x->s, &f, "", NULL, 10, ids, &n, pos, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(n, 5);
+    assert_string_equal(ids[0], "dlq_20");
+    assert_int_equal(
+        dlq_store_bulk_select(x->s, &f, "junk", NULL, 10, ids, &n, pos, x->err, sizeof x->err),
+        DLQ_E_INVAL);
+}
+
+static void test_preview(void **state)
+{
+    struct fx *x = *state;
+    struct dlq_filter f;
+    struct dlq_bulk_preview p;
+    dlq_filter_init(&f);
+    assert_int_equal(dlq_store_bulk_preview(x->s, &f, 1000, &p, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(p.matched, N);
+    assert_int_equal(p.ntask, 2);
+    assert_string_equal(p.by_task[0].name, "task.a");
+    assert_int_equal(p.by_task[0].n, 20);
+    assert_int_equal(p.by_task[1].n, 5);
+    assert_int_equal(p.nexc, 2);
+    assert_int_equal(p.by_exc[0].n + p.by_exc[1].n, N);
+    assert_int_equal(p.nsample, 20);
+    assert_string_equal(p.sample_ids[0], "dlq_24");
+    dlq_bulk_preview_clear(&p);
+    assert_int_equal(dlq_store_bulk_preview(x->s, &f, 3, &p, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(p.matched, 3);
+    assert_int_equal(p.nsample, 3);
+    dlq_bulk_preview_clear(&p);
+    f.q = "+++";
+    assert_int_equal(dlq_store_bulk_preview(x->s, &f, 3, &p, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(p.matched, 0);
+    dlq_bulk_preview_clear(&p);
+}
+
+static void test_ops_table(void **state)
+{
+    struct fx *x = *state;
+    struct dlq_op op, got;
+    memset(&op, 0, sizeof op);
+    snprintf(op.id, sizeof op.id, "op_1");
+    snprintf(op.state, sizeof op.state, "running");
+    snprintf(op.actor, sizeof op.actor, "alice");
+    snprintf(op.tenant_id, sizeof op.tenant_id, "t1");
+    op.filter = (char *)"{\"queue\":\"q\"}";
+    op.params = (char *)"{}";
+    op.matched = 10;
+    op.created_at = op.updated_at = 5000;
+    assert_int_equal(dlq_store_op_save(x->s, &op, x->err, sizeof x->err), DLQ_OK);
+    op.processed = 4;
+    snprintf(op.cursor, sizeof op.cursor, "1:2");
+    assert_int_equal(dlq_store_op_save(x->s, &op, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(dlq_store_op_get(x->s, "op_1", "t1", &got, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(got.processed, 4);
+    assert_string_equal(got.cursor, "1:2");
+    assert_string_equal(got.filter, "{\"queue\":\"q\"}");
+    dlq_op_clear(&got);
+    assert_int_equal(dlq_store_op_get(x->s, "op_1", "t2", &got, x->err, sizeof x->err),
+                     DLQ_E_NOTFOUND);
+    assert_int_equal(
+        dlq_store_op_finish(x->s, "op_1", "t2", "cancelled", NULL, 6000, x->err, sizeof x->err),
+        DLQ_E_NOTFOUND);
+    assert_int_equal(
+        dlq_store_op_finish(x->s, "op_1", NULL, "cancelled", NULL, 6000, x->err, sizeof x->err),
+        DLQ_OK);
+    assert_int_equal(
+        dlq_store_op_finish(x->s, "op_1", NULL, "done", NULL, 7000, x->err, sizeof x->err),
+        DLQ_E_CONFLICT);
+    /* a late progress save keeps the final state */
+    op.processed = 6;
+    assert_int_equal(dlq_store_op_save(x->s, &op, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(dlq_store_op_get(x->s, "op_1", NULL, &got, x->err, sizeof x->err), DLQ_OK);
+    assert_string_equal(got.state, "cancelled");
+    assert_int_equal(got.finished_at, 6000);
+    assert_int_equal(got.processed, 6);
+    dlq_op_clear(&got);
+    struct dlq_op *v;
+    size_t n;
+    assert_int_equal(dlq_store_op_list(x->s, NULL, "running", 10, &v, &n, x->err, sizeof x->err),
+                     DLQ_OK);
+    assert_int_equal(n, 0);
+    free(v);
+    assert_int_equal(dlq_store_op_list(x->s, "t1", NULL, 10, &v, &n, x->err, sizeof x->err),
+                     DLQ_OK);
+    assert_int_equal(n, 1);
+    dlq_op_clear(&v[0]);
+    free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select_keyset),
+        cmocka_unit_test(test_preview),
+        cmocka_unit_test(test_ops_table),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
