@@ -1,10 +1,11 @@
 /*
  * sq_stats.c: the read side of slice C1 on SQLite: stats, failure groups,
  * the replay-outcome window, alert state and the numbers /metrics shows.
- * Stats never count entries: totals and breakdowns are GROUP BYs over the
- * entry_counts cube (one row per distinct key, a small table), failures per
- * hour are sums over `hourly`, and the oldest pending failure is two index
- * seeks (MIN over ix_entries_status). So their cost does not grow with the
+ * Stats never count entries: totals and breakdowns are read from
+ * stats_rollup (the entry_counts cube summed per dimension by triggers, see
+ * sq_schema.c step 3: one short range per breakdown), failures per hour are
+ * sums over `hourly`, and the oldest pending failure is two index seeks
+ * (MIN over ix_entries_status). So their cost does not grow with the
  * number of entries. Statements are prepared per call, not cached: these
  * are rare requests and must not evict the list queries from a reader's
  * statement cache.
@@ -44,17 +45,24 @@ static void bind_tenant(sqlite3_stmt *st, const char *tenant)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, "?9"), tenant, -1, SQLITE_STATIC);
 }
 
+/* rollup_sql is the read of one dimension of stats_rollup (sq_schema.c):
+ * dims 0-4 for one tenant (?9), 10-14 summed over all tenants. */
+static const char *rollup_sql(const char *tenant)
+{
+    return tenant ? "SELECT key, n FROM stats_rollup WHERE tenant_id = ?9 AND dim = ?1"
+                    " AND n > 0 ORDER BY n DESC, key"
+                  : "SELECT key, n FROM stats_rollup WHERE tenant_id = '' AND dim = ?1 + 10"
+                    " AND n > 0 ORDER BY n DESC, key";
+}
+
 static int by_status(struct sq_conn *c, const char *tenant, struct dlq_stats *out, char *err,
                      size_t errlen)
 {
     sqlite3_stmt *st;
-    int code = prep(c,
-                    tenant ? "SELECT status, sum(n) FROM entry_counts WHERE tenant_id = ?9"
-                             " GROUP BY status"
-                           : "SELECT status, sum(n) FROM entry_counts GROUP BY status",
-                    &st, err, errlen);
+    int code = prep(c, rollup_sql(tenant), &st, err, errlen);
     if (code != DLQ_OK)
         return code;
+    sqlite3_bind_int(st, 1, 0);
     bind_tenant(st, tenant);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -69,19 +77,16 @@ static int by_status(struct sq_conn *c, const char *tenant, struct dlq_stats *ou
     return finish(c, st, rc, err, errlen, "stats by status");
 }
 
-/* breakdown fills cs with the pending entries by column col, largest first. */
-static int breakdown(struct sq_conn *c, const char *tenant, const char *col, int is_reason,
-                     struct dlq_counts *cs, char *err, size_t errlen)
+/* breakdown fills cs with the pending entries along dimension dim (1 task,
+ * 2 queue, 3 reason, 4 exception type), largest first. */
+static int breakdown(struct sq_conn *c, const char *tenant, int dim, struct dlq_counts *cs,
+                     char *err, size_t errlen)
 {
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT %s, sum(n) AS c FROM entry_counts WHERE status IN (1, 2)%s"
-             " GROUP BY 1 HAVING c > 0 ORDER BY c DESC, 1",
-             col, tenant ? " AND tenant_id = ?9" : "");
     sqlite3_stmt *st;
-    int code = prep(c, sql, &st, err, errlen);
+    int code = prep(c, rollup_sql(tenant), &st, err, errlen);
     if (code != DLQ_OK)
         return code;
+    sqlite3_bind_int(st, 1, dim);
     bind_tenant(st, tenant);
     cs->items = calloc(DLQ_STATS_KEYS_MAX, sizeof *cs->items);
     if (!cs->items) {
@@ -96,7 +101,7 @@ static int breakdown(struct sq_conn *c, const char *tenant, const char *col, int
             continue;
         }
         const char *k;
-        if (is_reason) {
+        if (dim == 3) {
             k = dlq_reason_name((enum dlq_reason)sqlite3_column_int(st, 0));
             if (!k)
                 k = "unknown";
@@ -113,33 +118,71 @@ static int breakdown(struct sq_conn *c, const char *tenant, const char *col, int
     return finish(c, st, rc, err, errlen, "stats breakdown");
 }
 
-/* oldest_pending: MIN(failed_at) per pending status, each an index seek. */
-static int oldest_pending(struct sq_conn *c, const char *tenant, struct dlq_stats *out, char *err,
-                          size_t errlen)
+/* oldest_in reads MIN(failed_at) of status st (for tenant, if any) with
+ * the index named in sql into *at (0: none). */
+static int oldest_in(struct sq_conn *c, const char *sql, int st_value, const char *tenant,
+                     int64_t *at, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int code = prep(c,
-                    tenant ? "SELECT (SELECT min(failed_at) FROM entries WHERE status = 1"
-                             " AND tenant_id = ?9), (SELECT min(failed_at) FROM entries"
-                             " WHERE status = 2 AND tenant_id = ?9)"
-                           : "SELECT (SELECT min(failed_at) FROM entries WHERE status = 1),"
-                             " (SELECT min(failed_at) FROM entries WHERE status = 2)",
-                    &st, err, errlen);
+    int code = prep(c, sql, &st, err, errlen);
     if (code != DLQ_OK)
         return code;
+    sqlite3_bind_int(st, 1, st_value);
     bind_tenant(st, tenant);
     int rc = sqlite3_step(st);
+    *at = 0;
     if (rc == SQLITE_ROW) {
-        for (int i = 0; i < 2; i++) {
-            if (sqlite3_column_type(st, i) == SQLITE_NULL)
-                continue;
-            int64_t v = sqlite3_column_int64(st, i);
-            if (!out->oldest_pending_at || v < out->oldest_pending_at)
-                out->oldest_pending_at = v;
-        }
+        *at = sqlite3_column_int64(st, 0);
         rc = SQLITE_DONE;
     }
     return finish(c, st, rc, err, errlen, "oldest pending");
+}
+
+/* oldest_pending: MIN(failed_at) per pending status. Without a tenant it
+ * is a seek on ix_entries_status. For a tenant the counters choose the
+ * index: walking (status, failed_at) visits about all_in_status /
+ * tenant_in_status rows before the tenant's oldest, walking (tenant_id,
+ * failed_at) about tenant_total / tenant_in_status; a status the tenant
+ * has none of is not looked up at all. */
+static int oldest_pending(struct sq_conn *c, const char *tenant, struct dlq_stats *out, char *err,
+                          size_t errlen)
+{
+    int64_t all[DLQ_STATUS_COUNT] = {0};
+    if (tenant) {
+        sqlite3_stmt *st;
+        int code = prep(c, "SELECT key, n FROM stats_rollup WHERE tenant_id = '' AND dim = 10", &st,
+                        err, errlen);
+        if (code != DLQ_OK)
+            return code;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int sv = sqlite3_column_int(st, 0);
+            if (sv > 0 && sv < DLQ_STATUS_COUNT)
+                all[sv] = sqlite3_column_int64(st, 1);
+        }
+        if ((code = finish(c, st, rc, err, errlen, "oldest pending")) != DLQ_OK)
+            return code;
+    }
+    for (int sv = DLQ_STATUS_PENDING_REVIEW; sv <= DLQ_STATUS_REQUIRES_REVIEW; sv++) {
+        if (out->by_status[sv] <= 0)
+            continue;
+        const char *sql;
+        if (!tenant)
+            sql = "SELECT min(failed_at) FROM entries WHERE status = ?1";
+        else if (all[sv] <= out->total)
+            sql = "SELECT min(failed_at) FROM entries INDEXED BY ix_entries_status"
+                  " WHERE status = ?1 AND tenant_id = ?9";
+        else
+            sql = "SELECT min(failed_at) FROM entries INDEXED BY ix_entries_tenant"
+                  " WHERE status = ?1 AND tenant_id = ?9";
+        int64_t at;
+        int code = oldest_in(c, sql, sv, tenant, &at, err, errlen);
+        if (code != DLQ_OK)
+            return code;
+        if (at && (!out->oldest_pending_at || at < out->oldest_pending_at))
+            out->oldest_pending_at = at;
+    }
+    return DLQ_OK;
 }
 
 /* per_hour reads the hourly buckets: by_hour over the window, and a sliding
@@ -197,13 +240,13 @@ int dlq_sq_stats(struct dlq_store *base, const char *tenant, int64_t now, int ho
     sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
     code = by_status(c, tenant, out, err, errlen);
     if (code == DLQ_OK)
-        code = breakdown(c, tenant, "task_name", 0, &out->by_task, err, errlen);
+        code = breakdown(c, tenant, 1, &out->by_task, err, errlen);
     if (code == DLQ_OK)
-        code = breakdown(c, tenant, "queue", 0, &out->by_queue, err, errlen);
+        code = breakdown(c, tenant, 2, &out->by_queue, err, errlen);
     if (code == DLQ_OK)
-        code = breakdown(c, tenant, "reason", 1, &out->by_reason, err, errlen);
+        code = breakdown(c, tenant, 3, &out->by_reason, err, errlen);
     if (code == DLQ_OK)
-        code = breakdown(c, tenant, "exc_type", 0, &out->by_exc, err, errlen);
+        code = breakdown(c, tenant, 4, &out->by_exc, err, errlen);
     if (code == DLQ_OK)
         code = oldest_pending(c, tenant, out, err, errlen);
     if (code == DLQ_OK)
@@ -392,7 +435,8 @@ static int metrics_rows(struct sq_conn *c, struct dlq_store_metrics *out, char *
 {
     sqlite3_stmt *st;
     int rc, oom = 0;
-    int code = prep(c, "SELECT status, sum(n) FROM entry_counts GROUP BY status", &st, err, errlen);
+    int code = prep(c, "SELECT key, n FROM stats_rollup WHERE tenant_id = '' AND dim = 10", &st,
+                    err, errlen);
     if (code != DLQ_OK)
         return code;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -404,8 +448,9 @@ static int metrics_rows(struct sq_conn *c, struct dlq_store_metrics *out, char *
         return code;
 
     code = prep(c,
-                "SELECT queue, task_name, sum(n) AS c FROM entry_counts WHERE status IN (1, 2)"
-                " GROUP BY 1, 2 HAVING c > 0 ORDER BY c DESC, 1, 2",
+                "SELECT substr(key, 1, instr(key, char(31)) - 1), substr(key, instr(key, char(31))"
+                " + 1), n FROM stats_rollup WHERE tenant_id = '' AND dim = 15 AND n > 0"
+                " ORDER BY n DESC, key",
                 &st, err, errlen);
     if (code != DLQ_OK)
         return code;
