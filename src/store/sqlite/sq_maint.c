@@ -4,9 +4,11 @@
  * at most `limit` rows, so the writer is never held for long and ingest keeps
  * flowing between batches; the caller loops until a batch comes back short.
  *
- * A batch first reads the rows it will change (their counter keys and state
- * machine inputs) into memory and only then writes, so no statement walks a
- * table it is changing. Each status change asks dlq_state_next() (EXPIRE,
+ * A batch is picked on a reader (the scan that finds the rows costs the
+ * writer nothing) and then applied in one write request that re-reads each
+ * picked row under the same condition, so a row changed in between is left
+ * alone, and reads its counter keys and state machine inputs before
+ * changing it. Each status change asks dlq_state_next() (EXPIRE,
  * ARCHIVE, PURGE), records a history event and moves the entry_counts cube
  * (-1 on the old key, +1 on the new one; a delete is -1). A deleted entry
  * takes its history, its full-text row (the FTS5 'delete' command with the
@@ -201,69 +203,112 @@ static int change_row(struct sq_conn *w, const struct mrow *r, int to, int64_t n
     return code;
 }
 
-struct maint_req {
-    enum dlq_action action;
-    int64_t cutoff, now;
-    int limit;
+/* One batch: a condition over ?1 (now), ?2 (cutoff) and ?5 (tenant), the
+ * ids a reader picked by it, and what the writer did with them. */
+struct batch {
+    enum dlq_action action; /* EXPIRE, ARCHIVE or PURGE; DLQ_ACTION_COUNT: cleanup */
+    char cond[200];
+    const char *ix; /* index the pick walks, or NULL: the planner's choice */
+    int64_t now, cutoff;
+    const char *tenant;
+    int64_t *ids;
+    size_t nids;
     int64_t done;
+    int64_t by_status[DLQ_STATUS_COUNT];
 };
 
-static int maint_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
+static void bind_vals(sqlite3_stmt *st, const struct batch *b)
 {
-    struct maint_req *m = arg;
-    const char *sql;
+    /* A number the text does not use is a harmless SQLITE_RANGE. */
+    sqlite3_bind_int64(st, 1, b->now);
+    sqlite3_bind_int64(st, 2, b->cutoff);
+    if (b->tenant)
+        sqlite3_bind_text(st, 5, b->tenant, -1, SQLITE_STATIC);
+}
+
+/* pick reads the ids of up to limit matching rows on a reader, so the scan
+ * that finds them never holds the writer. */
+static int pick(struct sq_store *s, struct batch *b, int limit, char *err, size_t errlen)
+{
+    char sql[400];
+    struct sq_conn *c;
     sqlite3_stmt *st;
-    m->done = 0;
-    switch (m->action) {
-    case DLQ_ACTION_EXPIRE:
-        sql = "SELECT " MROW_COLS " FROM entries INDEXED BY ix_entries_status"
-              " WHERE status = 1 AND ((expires_at IS NOT NULL AND expires_at <= ?1)"
-              " OR (?2 > 0 AND failed_at < ?2)) LIMIT ?3";
-        break;
-    case DLQ_ACTION_ARCHIVE:
-        sql = "SELECT " MROW_COLS " FROM entries INDEXED BY ix_entries_status"
-              " WHERE status IN (4, 5, 6) AND coalesce(updated_at, processed_at) < ?2"
-              " LIMIT ?3";
-        break;
-    case DLQ_ACTION_PURGE:
-        sql = "SELECT " MROW_COLS " FROM entries INDEXED BY ix_entries_status"
-              " WHERE status = 7 AND coalesce(updated_at, processed_at) < ?2 LIMIT ?3";
-        break;
-    default:
-        return dlq_errf(err, errlen, DLQ_E_INVAL, "not a maintenance action");
-    }
-    int code = dlq_sq_stmt_dyn(w, sql, &st, err, errlen);
+    snprintf(sql, sizeof sql, "SELECT id FROM entries%s%s WHERE %s LIMIT ?3",
+             b->ix ? " INDEXED BY " : "", b->ix ? b->ix : "", b->cond);
+    b->ids = malloc((size_t)limit * sizeof *b->ids);
+    if (b->ids == NULL)
+        return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+    int code = dlq_sq_reader_get(s, &c, err, errlen);
     if (code != DLQ_OK)
         return code;
-    if (m->action == DLQ_ACTION_EXPIRE)
-        sqlite3_bind_int64(st, 1, m->now);
-    sqlite3_bind_int64(st, 2, m->cutoff);
-    sqlite3_bind_int(st, 3, m->limit);
-    struct mrow *rows = NULL;
-    size_t n = 0;
-    if ((code = read_rows(w, st, m->limit, &rows, &n, err, errlen)) != DLQ_OK)
-        return code;
-    int groups = n > 0 && has_groups(w);
-    const char *event = m->action == DLQ_ACTION_EXPIRE ? "expired" : "archived";
-    for (size_t i = 0; i < n && code == DLQ_OK; i++) {
-        struct dlq_state_input in = {(enum dlq_status)rows[i].status, rows[i].retry_count,
-                                     rows[i].max_replays};
-        enum dlq_status to;
-        const char *why;
-        if (dlq_state_next(&in, m->action, &to, &why) != DLQ_OK)
-            continue; /* the query only picks allowed rows; be safe anyway */
-        if (m->action == DLQ_ACTION_PURGE)
-            code = delete_row(w, &rows[i], groups, err, errlen);
-        else
-            code = change_row(w, &rows[i], to, m->now, event, groups, err, errlen);
-        if (code == DLQ_OK)
-            m->done++;
+    if ((code = dlq_sq_stmt_dyn(c, sql, &st, err, errlen)) == DLQ_OK) {
+        bind_vals(st, b);
+        sqlite3_bind_int(st, 3, limit);
+        int rc = SQLITE_DONE;
+        while (b->nids < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            b->ids[b->nids++] = sqlite3_column_int64(st, 0);
+        if (b->nids < (size_t)limit && rc != SQLITE_DONE)
+            code = dlq_sq_err(c->db, rc, err, errlen, "find entries for maintenance");
+        sqlite3_reset(st);
     }
-    rows_free(rows, n);
-    /* A refused row would be picked again forever: report the batch size so
-     * the caller's "short batch means done" still holds. */
-    if (code == DLQ_OK && (size_t)m->done < n && n == (size_t)m->limit)
-        m->done = (int64_t)n;
+    dlq_sq_reader_put(s, c);
+    return code;
+}
+
+/* apply_fn is the write request: each picked row that still matches (it
+ * may have changed since the pick) is changed or deleted. */
+static int apply_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
+{
+    struct batch *b = arg;
+    char sql[400];
+    int code = DLQ_OK;
+    b->done = 0;
+    memset(b->by_status, 0, sizeof b->by_status);
+    snprintf(sql, sizeof sql, "SELECT " MROW_COLS " FROM entries WHERE id = ?4 AND %s", b->cond);
+    int groups = has_groups(w);
+    const char *event = b->action == DLQ_ACTION_EXPIRE ? "expired" : "archived";
+    for (size_t i = 0; i < b->nids && code == DLQ_OK; i++) {
+        sqlite3_stmt *st;
+        struct mrow *r = NULL;
+        size_t n = 0;
+        if ((code = dlq_sq_stmt_dyn(w, sql, &st, err, errlen)) != DLQ_OK)
+            break;
+        bind_vals(st, b);
+        sqlite3_bind_int64(st, 4, b->ids[i]);
+        if ((code = read_rows(w, st, 1, &r, &n, err, errlen)) != DLQ_OK)
+            break;
+        if (n == 1 && b->action == DLQ_ACTION_COUNT) {
+            code = delete_row(w, r, groups, err, errlen);
+        } else if (n == 1) {
+            struct dlq_state_input in = {(enum dlq_status)r->status, r->retry_count,
+                                         r->max_replays};
+            enum dlq_status to;
+            const char *why;
+            if (dlq_state_next(&in, b->action, &to, &why) != DLQ_OK)
+                n = 0; /* the condition only picks allowed rows; be safe anyway */
+            else if (b->action == DLQ_ACTION_PURGE)
+                code = delete_row(w, r, groups, err, errlen);
+            else
+                code = change_row(w, r, to, b->now, event, groups, err, errlen);
+        }
+        if (code == DLQ_OK && n == 1) {
+            b->done++;
+            if (r->status > 0 && r->status < DLQ_STATUS_COUNT)
+                b->by_status[r->status]++;
+        }
+        rows_free(r, n);
+    }
+    return code;
+}
+
+/* run_batch picks up to limit rows and applies them in one write request. */
+static int run_batch(struct sq_store *s, struct batch *b, int limit, char *err, size_t errlen)
+{
+    int code = pick(s, b, limit > BATCH_MAX ? BATCH_MAX : limit, err, errlen);
+    if (code == DLQ_OK && b->nids > 0)
+        code = dlq_sq_write(s, apply_fn, b, err, errlen);
+    free(b->ids);
+    b->ids = NULL;
     return code;
 }
 
@@ -272,20 +317,41 @@ int dlq_sq_maint_step(struct dlq_store *base, enum dlq_action action, int64_t cu
                       int limit, int64_t *done, char *err, size_t errlen)
 {
     struct sq_store *s = (struct sq_store *)base;
-    struct maint_req m = {action, cutoff, now, limit > BATCH_MAX ? BATCH_MAX : limit, 0};
+    struct batch b;
+    memset(&b, 0, sizeof b);
+    b.action = action;
+    b.now = now;
+    b.cutoff = cutoff;
+    b.ix = "ix_entries_status";
     *done = 0;
-    int code = dlq_sq_write(s, maint_fn, &m, err, errlen);
+    switch (action) {
+    case DLQ_ACTION_EXPIRE:
+        snprintf(b.cond, sizeof b.cond,
+                 "status = 1 AND ((expires_at IS NOT NULL AND expires_at <= ?1)"
+                 " OR (?2 > 0 AND failed_at < ?2))");
+        break;
+    case DLQ_ACTION_ARCHIVE:
+        snprintf(b.cond, sizeof b.cond,
+                 "status IN (4, 5, 6) AND coalesce(updated_at, processed_at) < ?2");
+        break;
+    case DLQ_ACTION_PURGE:
+        snprintf(b.cond, sizeof b.cond, "status = 7 AND coalesce(updated_at, processed_at) < ?2");
+        break;
+    default:
+        return dlq_errf(err, errlen, DLQ_E_INVAL, "not a maintenance action");
+    }
+    int code = run_batch(s, &b, limit, err, errlen);
     if (code == DLQ_OK)
-        *done = m.done;
+        *done = b.done;
     return code;
 }
 
-/* cleanup_where writes the WHERE clause of a cleanup: the statuses of mask
- * as literals (they are small integers, so the text stays cacheable per
- * mask), failed_at < ?1 and, with a tenant, tenant_id = ?2. */
-static void cleanup_where(char *buf, size_t len, unsigned mask, int with_tenant)
+/* cleanup_cond writes a cleanup's condition: the statuses of mask as
+ * literals (small integers, so the text stays cacheable per mask),
+ * failed_at < ?2 and, with a tenant, tenant_id = ?5. */
+static void cleanup_cond(char *buf, size_t len, unsigned mask, int with_tenant)
 {
-    size_t n = (size_t)snprintf(buf, len, " WHERE status IN (");
+    size_t n = (size_t)snprintf(buf, len, "status IN (");
     int first = 1;
     for (int st = 1; st < DLQ_STATUS_COUNT; st++) {
         if (!(mask & (1u << st)))
@@ -293,73 +359,30 @@ static void cleanup_where(char *buf, size_t len, unsigned mask, int with_tenant)
         n += (size_t)snprintf(buf + n, len - n, first ? "%d" : ", %d", st);
         first = 0;
     }
-    snprintf(buf + n, len - n, ") AND failed_at < ?1%s", with_tenant ? " AND tenant_id = ?2" : "");
-}
-
-struct cleanup_req {
-    unsigned mask;
-    int64_t before;
-    const char *tenant;
-    int limit;
-    int64_t by_status[DLQ_STATUS_COUNT];
-    int64_t n;
-};
-
-static int cleanup_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
-{
-    struct cleanup_req *c = arg;
-    char where[200], sql[400];
-    sqlite3_stmt *st;
-    memset(c->by_status, 0, sizeof c->by_status);
-    c->n = 0;
-    cleanup_where(where, sizeof where, c->mask, c->tenant != NULL);
-    snprintf(sql, sizeof sql, "SELECT " MROW_COLS " FROM entries%s LIMIT ?3", where);
-    int code = dlq_sq_stmt_dyn(w, sql, &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    sqlite3_bind_int64(st, 1, c->before);
-    if (c->tenant)
-        sqlite3_bind_text(st, 2, c->tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, c->limit);
-    struct mrow *rows = NULL;
-    size_t n = 0;
-    if ((code = read_rows(w, st, c->limit, &rows, &n, err, errlen)) != DLQ_OK)
-        return code;
-    int groups = n > 0 && has_groups(w);
-    for (size_t i = 0; i < n && code == DLQ_OK; i++) {
-        code = delete_row(w, &rows[i], groups, err, errlen);
-        if (code == DLQ_OK && rows[i].status > 0 && rows[i].status < DLQ_STATUS_COUNT) {
-            c->by_status[rows[i].status]++;
-            c->n++;
-        }
-    }
-    rows_free(rows, n);
-    return code;
+    snprintf(buf + n, len - n, ") AND failed_at < ?2%s", with_tenant ? " AND tenant_id = ?5" : "");
 }
 
 /* count_matches is a dry run: counts per status on a reader. */
-static int count_matches(struct sq_store *s, struct cleanup_req *c, char *err, size_t errlen)
+static int count_matches(struct sq_store *s, struct batch *b, char *err, size_t errlen)
 {
-    char where[200], sql[400];
+    char sql[400];
     struct sq_conn *conn;
     sqlite3_stmt *st;
-    cleanup_where(where, sizeof where, c->mask, c->tenant != NULL);
-    snprintf(sql, sizeof sql, "SELECT status, count(*) FROM entries%s GROUP BY status", where);
+    snprintf(sql, sizeof sql, "SELECT status, count(*) FROM entries WHERE %s GROUP BY status",
+             b->cond);
     int code = dlq_sq_reader_get(s, &conn, err, errlen);
     if (code != DLQ_OK)
         return code;
     code = dlq_sq_stmt_dyn(conn, sql, &st, err, errlen);
     if (code == DLQ_OK) {
-        sqlite3_bind_int64(st, 1, c->before);
-        if (c->tenant)
-            sqlite3_bind_text(st, 2, c->tenant, -1, SQLITE_STATIC);
+        bind_vals(st, b);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             int status = sqlite3_column_int(st, 0);
             int64_t k = sqlite3_column_int64(st, 1);
             if (status > 0 && status < DLQ_STATUS_COUNT)
-                c->by_status[status] += k;
-            c->n += k;
+                b->by_status[status] += k;
+            b->done += k;
         }
         sqlite3_reset(st);
         if (rc != SQLITE_DONE)
@@ -375,22 +398,21 @@ int dlq_sq_cleanup(struct dlq_store *base, unsigned status_mask, int64_t before,
                    char *err, size_t errlen)
 {
     struct sq_store *s = (struct sq_store *)base;
-    struct cleanup_req c;
-    memset(&c, 0, sizeof c);
-    c.mask = status_mask & STATUS_BITS;
-    c.before = before;
-    c.tenant = tenant;
-    c.limit = limit > BATCH_MAX ? BATCH_MAX : limit;
+    struct batch b;
+    memset(&b, 0, sizeof b);
+    b.action = DLQ_ACTION_COUNT;
+    b.cutoff = before;
+    b.tenant = tenant;
     *n = 0;
-    if (c.mask == 0)
+    if ((status_mask & STATUS_BITS) == 0)
         return DLQ_OK;
-    int code =
-        dry_run ? count_matches(s, &c, err, errlen) : dlq_sq_write(s, cleanup_fn, &c, err, errlen);
+    cleanup_cond(b.cond, sizeof b.cond, status_mask & STATUS_BITS, tenant != NULL);
+    int code = dry_run ? count_matches(s, &b, err, errlen) : run_batch(s, &b, limit, err, errlen);
     if (code != DLQ_OK)
         return code;
     for (int i = 0; i < DLQ_STATUS_COUNT; i++)
-        by_status[i] += c.by_status[i];
-    *n = c.n;
+        by_status[i] += b.by_status[i];
+    *n = b.done;
     return DLQ_OK;
 }
 
