@@ -253,7 +253,6 @@ static void print_banner(const struct serve_opts *o, int port, int created, cons
     int v6 = strchr(o->host, ':') != NULL;
     snprintf(base, sizeof(base), "http://%s%s%s:%d/", v6 ? "[" : "", o->host, v6 ? "]" : "", port);
     printf("dlq %s listening on %s\n", DLQ_VERSION, base);
-    printf("dashboard: %s\n", base);
     printf("api: %sapi/v1/\n", base);
     if (created && secret[0])
         printf("admin token (shown once): %s\n", secret);
@@ -306,6 +305,10 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
         fprintf(stderr, "dlq serve: cannot start alerts: %s\n", err);
         goto fail;
     }
+    if (dlq_maint_start(svc, &o->maint, &maint, err, sizeof(err)) != DLQ_OK) { /* slice C2 */
+        fprintf(stderr, "dlq serve: %s\n", err);
+        goto fail;
+    }
     struct dlq_http_config hcfg = {.host = o->host,
                                    .port = o->port,
                                    .threads = o->threads,
@@ -323,10 +326,8 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
         fprintf(stderr, "dlq serve: %s\n", err);
         goto fail;
     }
-    if (dlq_maint_start(svc, &o->maint, &maint, err, sizeof(err)) != DLQ_OK) { /* slice C2 */
-        fprintf(stderr, "dlq serve: %s\n", err);
-        goto fail;
-    }
+    /* Every thread is running before the banner: a client that waits for
+     * the banner (or for /healthz) finds the whole server up. */
     print_banner(o, dlq_http_port(http), created, secret);
     memset(secret, 0, sizeof(secret));
 
@@ -367,7 +368,7 @@ static int serve_run(int argc, char **argv)
 
 const struct dlq_command dlq_cmd_serve = {
     "serve",
-    "run the server: REST API, dashboard, background work",
+    "run the server: REST API, worker-facing ingest, background work",
     "usage: dlq serve [--db PATH] [--listen HOST:PORT] [--durability full|normal]\n"
     "                 [--threads N] [--max-body BYTES] [--quiet]\n"
     "                 [--retention-days N] [--purge-days N] [--expiry-hours N]\n"

@@ -143,6 +143,7 @@ struct dlq_bulk_answer {
     int dry_run;
     struct dlq_bulk_preview preview; /* dry run */
     char op_id[40];                  /* real run */
+    char state[16];                  /* real run: "running" ("done" when nothing can match) */
     int64_t matched;
 };
 void dlq_bulk_answer_clear(struct dlq_bulk_answer *a);

@@ -31,6 +31,10 @@ json_t *dlq_json_load(const char *text, size_t len, struct dlq_errors *errs);
  * round-tripping form). Errors show up as out->oom. */
 void dlq_json_encode(const json_t *v, struct dlq_buf *out);
 
+/* dlq_json_encode_real appends d in its shortest round-tripping form, with
+ * ".0" added when that would read back as an integer. */
+void dlq_json_encode_real(double d, struct dlq_buf *out);
+
 /* dlq_json_encode_str returns v as a malloc'd compact JSON string (caller
  * frees), or NULL when out of memory. */
 char *dlq_json_encode_str(const json_t *v);

@@ -4,6 +4,9 @@
  * error (server-owned fields are "read-only", the rest "unknown"), so a typo
  * in a client is reported instead of silently dropped. All problems of a
  * body are collected before failing, and nothing is returned on failure.
+ * Bodies are walked once with the jscan pull scanner and decoded straight
+ * into the entry (no jansson tree); a syntax error anywhere drops the field
+ * problems found before it and is reported alone on "body".
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 
 #include "core_int.h"
+#include "jscan.h"
 
 enum kind { K_STR, K_INT, K_TIME, K_JSONTEXT, K_OBJECT, K_REASON, K_EXCEPTION };
 
@@ -59,170 +63,253 @@ static const char *const read_only[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const struct field *find_field(const struct field *tab, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(tab[i].name, name) == 0)
-            return &tab[i];
-    return NULL;
-}
-
-static int is_read_only(const char *name)
-{
-    for (size_t i = 0; i < COUNT(read_only); i++)
-        if (strcmp(read_only[i], name) == 0)
-            return 1;
-    return 0;
-}
-
 /* The reasons a producer may name, for error messages (DLQ_REASON_MAP). */
 #define REASON_LIST                                                                                \
     "external, max_retries_exceeded, permanent_failure, job_not_found, invalid_arguments, "        \
     "timeout"
 
-/* decode_value stores v (not null) into the member f describes; path is the
- * field's name for errors (without the sink's prefix). */
-static void decode_value(const struct field *f, const char *path, json_t *v, struct dlq_entry *e,
-                         struct dlq_errsink *sink)
+/* A decode in progress: the scanner, the sink, and scratch for values. */
+struct dec {
+    struct jscan *s;
+    struct dlq_errsink *sink;
+    struct dlq_buf val; /* compact re-encoding of JSON values */
+};
+
+/* key_name copies key (possibly cut) into a NUL-terminated buffer for paths. */
+static void key_name(const struct jscan_str *key, char *out, size_t outlen)
 {
-    char *base = (char *)e;
-    switch (f->kind) {
-    case K_STR: {
-        if (!json_is_string(v)) {
-            dlq_errsink_add(sink, path, "must be a string");
-            return;
-        }
-        size_t len = json_string_length(v);
-        if ((long long)len < f->min || (long long)len > f->max) {
-            if (f->min > 0)
-                dlq_errsink_add(sink, path, "must be %lld to %lld bytes long", f->min, f->max);
-            else
-                dlq_errsink_add(sink, path, "must be at most %lld bytes long", f->max);
-            return;
-        }
-        char **dst = (char **)(base + f->off);
-        free(*dst);
-        *dst = strndup(json_string_value(v), len);
-        if (*dst == NULL)
-            dlq_errsink_add(sink, path, "out of memory");
+    size_t n = key->len < outlen - 1 ? key->len : outlen - 1;
+    memcpy(out, key->p, n);
+    out[n] = '\0';
+}
+
+static const struct field *find_field(const struct field *tab, size_t n,
+                                      const struct jscan_str *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (key->len > 1 && tab[i].name[0] == key->p[0] && tab[i].name[1] == key->p[1] &&
+            strncmp(tab[i].name, key->p, key->len) == 0 && tab[i].name[key->len] == '\0')
+            return &tab[i];
+    return NULL;
+}
+
+static int is_read_only(const struct jscan_str *key)
+{
+    for (size_t i = 0; i < COUNT(read_only); i++)
+        if (strncmp(read_only[i], key->p, key->len) == 0 && read_only[i][key->len] == '\0')
+            return 1;
+    return 0;
+}
+
+/* bad_type reports path and skips (validates) the value at the cursor;
+ * returns -1 on a syntax error in it. */
+static int bad_type(struct dec *d, const char *path, const char *detail)
+{
+    dlq_errsink_add(d->sink, path, "%s", detail);
+    return jscan_value(d->s, NULL);
+}
+
+/* store replaces the string member at *dst with a copy of n bytes at p. */
+static void store(struct dec *d, const char *path, char **dst, const char *p, size_t n)
+{
+    char *copy = malloc(n + 1);
+    if (copy == NULL) {
+        dlq_errsink_add(d->sink, path, "out of memory");
         return;
     }
+    memcpy(copy, p, n);
+    copy[n] = '\0';
+    free(*dst);
+    *dst = copy;
+}
+
+/* short_string decodes a string value into buf (NUL-terminated) for the
+ * time and reason parsers; 1 when it was a string that fit, 0 if not
+ * (reported by the caller), -1 on a syntax error. */
+static int short_string(struct dec *d, int c, char *buf, size_t buflen)
+{
+    struct jscan_str str;
+    if (c != '"')
+        return jscan_value(d->s, NULL) == 0 ? 0 : -1;
+    if (jscan_string(d->s, &str) != 0)
+        return -1;
+    if (str.len >= buflen)
+        return 0;
+    memcpy(buf, str.p, str.len);
+    buf[str.len] = '\0';
+    return 1;
+}
+
+static int decode_exception(struct dec *d, const char *path, struct dlq_entry *e);
+
+/* decode_value stores the value at the cursor (not null; c is its first
+ * byte) into the member f describes; path names it for errors. Returns 0,
+ * or -1 on a syntax error. */
+static int decode_value(struct dec *d, const struct field *f, const char *path, int c,
+                        struct dlq_entry *e)
+{
+    char *base = (char *)e;
+    struct jscan_str str;
+    char small[64];
+    int r;
+    switch (f->kind) {
+    case K_STR:
+        if (c != '"')
+            return bad_type(d, path, "must be a string");
+        if (jscan_string(d->s, &str) != 0)
+            return -1;
+        if ((long long)str.len < f->min || (long long)str.len > f->max) {
+            if (f->min > 0)
+                dlq_errsink_add(d->sink, path, "must be %lld to %lld bytes long", f->min, f->max);
+            else
+                dlq_errsink_add(d->sink, path, "must be at most %lld bytes long", f->max);
+            return 0;
+        }
+        store(d, path, (char **)(base + f->off), str.p, str.len);
+        return 0;
     case K_INT: {
-        if (!json_is_integer(v)) {
-            dlq_errsink_add(sink, path, "must be an integer");
-            return;
-        }
-        json_int_t x = json_integer_value(v);
-        if (x < f->min || x > f->max) {
-            dlq_errsink_add(sink, path, "must be an integer from %lld to %lld", f->min, f->max);
-            return;
-        }
-        *(int *)(base + f->off) = (int)x;
-        return;
+        struct jscan_num num;
+        if (c != '-' && (c < '0' || c > '9'))
+            return bad_type(d, path, "must be an integer");
+        if (jscan_number(d->s, &num) != 0)
+            return -1;
+        if (!num.is_int)
+            dlq_errsink_add(d->sink, path, "must be an integer");
+        else if (num.i < f->min || num.i > f->max)
+            dlq_errsink_add(d->sink, path, "must be an integer from %lld to %lld", f->min, f->max);
+        else
+            *(int *)(base + f->off) = (int)num.i;
+        return 0;
     }
     case K_TIME: {
         int64_t ms;
-        if (!json_is_string(v) || dlq_time_parse(json_string_value(v), &ms) != DLQ_OK) {
-            dlq_errsink_add(sink, path, "must be an RFC 3339 time, e.g. 2026-01-25T10:30:00Z");
-            return;
-        }
-        *(int64_t *)(base + f->off) = ms;
-        return;
+        if ((r = short_string(d, c, small, sizeof small)) < 0)
+            return -1;
+        if (r == 0 || dlq_time_parse(small, &ms) != DLQ_OK)
+            dlq_errsink_add(d->sink, path, "must be an RFC 3339 time, e.g. 2026-01-25T10:30:00Z");
+        else
+            *(int64_t *)(base + f->off) = ms;
+        return 0;
     }
     case K_REASON: {
-        enum dlq_reason r =
-            json_is_string(v) ? dlq_reason_parse(json_string_value(v)) : DLQ_REASON_NONE;
-        if (r == DLQ_REASON_NONE) {
-            dlq_errsink_add(sink, path, "must be one of %s", REASON_LIST);
-            return;
-        }
-        e->reason = r;
-        return;
+        enum dlq_reason rs = DLQ_REASON_NONE;
+        if ((r = short_string(d, c, small, sizeof small)) < 0)
+            return -1;
+        if (r == 1)
+            rs = dlq_reason_parse(small);
+        if (rs == DLQ_REASON_NONE)
+            dlq_errsink_add(d->sink, path, "must be one of %s", REASON_LIST);
+        else
+            e->reason = rs;
+        return 0;
     }
     case K_JSONTEXT:
-    case K_OBJECT: {
-        char **dst = (char **)(base + f->off);
-        char *text;
-        if (f->kind == K_OBJECT && !json_is_object(v)) {
-            dlq_errsink_add(sink, path, "must be an object");
-            return;
-        }
-        if (f->kind == K_JSONTEXT && f->min == 1 && !json_is_object(v) && !json_is_string(v)) {
-            dlq_errsink_add(sink, path, "must be a JSON object (or JSON text of one)");
-            return;
-        }
-        if (json_is_string(v)) {
+        if (c == '"') {
             /* A string is JSON text the producer encoded itself (as seed 000
              * shows it); keep it verbatim once it is known to parse. */
-            json_t *inner =
-                json_loadb(json_string_value(v), json_string_length(v), JSON_DECODE_ANY, NULL);
-            if (inner == NULL) {
-                dlq_errsink_add(sink, path, "must be JSON text or a JSON value");
-                return;
-            }
-            int is_object = json_is_object(inner);
-            json_decref(inner);
-            if (f->min == 1 && !is_object) {
-                dlq_errsink_add(sink, path, "must be a JSON object (or JSON text of one)");
-                return;
-            }
-            text = strndup(json_string_value(v), json_string_length(v));
-        } else {
-            text = dlq_json_encode_str(v);
+            int first;
+            if (jscan_string(d->s, &str) != 0)
+                return -1;
+            if (!jscan_text_check(str.p, str.len, &first))
+                dlq_errsink_add(d->sink, path, "must be JSON text or a JSON value");
+            else if (f->min == 1 && first != '{')
+                dlq_errsink_add(d->sink, path, "must be a JSON object (or JSON text of one)");
+            else
+                store(d, path, (char **)(base + f->off), str.p, str.len);
+            return 0;
         }
-        if (text == NULL) {
-            dlq_errsink_add(sink, path, "out of memory");
-            return;
-        }
-        free(*dst);
-        *dst = text;
-        return;
+        if (f->min == 1 && c != '{')
+            return bad_type(d, path, "must be a JSON object (or JSON text of one)");
+        goto value;
+    case K_OBJECT:
+        if (c != '{')
+            return bad_type(d, path, "must be an object");
+    value:
+        dlq_buf_reset(&d->val);
+        if (jscan_value(d->s, &d->val) != 0)
+            return -1;
+        store(d, path, (char **)(base + f->off), d->val.data, d->val.len);
+        return 0;
+    case K_EXCEPTION:
+        if (c != '{')
+            return bad_type(d, path, "must be an object");
+        return decode_exception(d, path, e);
     }
-    case K_EXCEPTION: {
-        if (!json_is_object(v)) {
-            dlq_errsink_add(sink, path, "must be an object");
-            return;
-        }
-        const char *key;
-        json_t *sub;
-        char subpath[96];
-        json_object_foreach(v, key, sub)
-        {
-            snprintf(subpath, sizeof subpath, "%s.%s", path, key);
-            const struct field *sf = find_field(exc_fields, COUNT(exc_fields), key);
-            if (sf == NULL)
-                dlq_errsink_add(sink, subpath, "unknown field");
-            else if (!json_is_null(sub))
-                decode_value(sf, subpath, sub, e, sink);
-        }
-        return;
-    }
-    }
+    return 0;
 }
 
-/* decode_object fills e from one entry object; returns the problem count. */
-static int decode_object(json_t *obj, struct dlq_entry *e, struct dlq_errsink *sink)
+/* member decodes the value of key found in tab (or reports it); *seen is
+ * set when the value is not null. Returns 0 or -1 on a syntax error. */
+static int member(struct dec *d, const struct field *f, const char *path, struct dlq_entry *e,
+                  int *seen)
 {
-    const char *key;
-    json_t *v;
-    int before = sink->bad;
-    memset(e, 0, sizeof *e);
-    json_object_foreach(obj, key, v)
-    {
-        const struct field *f = find_field(fields, COUNT(fields), key);
-        if (f != NULL) {
-            if (!json_is_null(v))
-                decode_value(f, key, v, e, sink);
-        } else if (is_read_only(key)) {
-            dlq_errsink_add(sink, key, "read-only field");
-        } else {
-            dlq_errsink_add(sink, key, "unknown field");
-        }
+    int c = jscan_peek(d->s);
+    if (c == 'n') /* null means absent; jscan_value checks it is "null" */
+        return jscan_value(d->s, NULL);
+    *seen = 1;
+    return decode_value(d, f, path, c, e);
+}
+
+static int decode_exception(struct dec *d, const char *path, struct dlq_entry *e)
+{
+    struct jscan_iter it;
+    struct jscan_str key;
+    char subpath[96];
+    int r, seen;
+    if (jscan_obj_begin(d->s, &it) != 0)
+        return -1;
+    while ((r = jscan_obj_next(d->s, &it, &key)) == 1) {
+        /* Not snprintf: this runs for every member of every exception. */
+        size_t pl = strlen(path);
+        memcpy(subpath, path, pl);
+        subpath[pl] = '.';
+        key_name(&key, subpath + pl + 1, sizeof subpath - pl - 1);
+        const struct field *sf = find_field(exc_fields, COUNT(exc_fields), &key);
+        if (sf == NULL)
+            r = bad_type(d, subpath, "unknown field");
+        else
+            r = member(d, sf, subpath, e, &seen);
+        if (r != 0)
+            return -1;
     }
-    json_t *name = json_object_get(obj, "task_name");
-    if (name == NULL || json_is_null(name))
-        dlq_errsink_add(sink, "task_name", "is required");
-    if (sink->bad == before) {
+    return r;
+}
+
+/* decode_object fills e (zeroed first) from the entry object at the cursor.
+ * Returns -1 on a syntax error (e cleared), else 0 with problems counted in
+ * the sink (e cleared when there were any). */
+static int decode_object(struct dec *d, struct dlq_entry *e)
+{
+    struct jscan_iter it;
+    struct jscan_str key;
+    char name[96];
+    int before = d->sink->bad, have_name = 0, have_mr = 0, r;
+    memset(e, 0, sizeof *e);
+    if (jscan_obj_begin(d->s, &it) != 0)
+        return -1;
+    while ((r = jscan_obj_next(d->s, &it, &key)) == 1) {
+        const struct field *f = find_field(fields, COUNT(fields), &key);
+        if (f != NULL) {
+            int seen = 0;
+            r = member(d, f, f->name, e, &seen);
+            if (f->off == OFF(task_name))
+                have_name |= seen;
+            else if (f->off == OFF(max_replays))
+                have_mr |= seen;
+        } else {
+            key_name(&key, name, sizeof name);
+            r = bad_type(d, name, is_read_only(&key) ? "read-only field" : "unknown field");
+        }
+        if (r != 0)
+            break;
+    }
+    if (r < 0) {
+        dlq_entry_clear(e);
+        return -1;
+    }
+    if (!have_name)
+        dlq_errsink_add(d->sink, "task_name", "is required");
+    if (d->sink->bad == before) {
         if (e->queue == NULL)
             e->queue = strdup("default");
         if (e->task_args == NULL)
@@ -231,104 +318,198 @@ static int decode_object(json_t *obj, struct dlq_entry *e, struct dlq_errsink *s
             e->task_kwargs = strdup("{}");
         if (e->reason == DLQ_REASON_NONE)
             e->reason = DLQ_REASON_EXTERNAL;
-        json_t *mr = json_object_get(obj, "max_replays");
-        if (mr == NULL || json_is_null(mr))
+        if (!have_mr)
             e->max_replays = 3;
         if (e->queue == NULL || e->task_args == NULL || e->task_kwargs == NULL)
-            dlq_errsink_add(sink, "body", "out of memory");
+            dlq_errsink_add(d->sink, "body", "out of memory");
     }
-    if (sink->bad != before)
+    if (d->sink->bad != before)
         dlq_entry_clear(e);
-    return sink->bad - before;
+    return 0;
+}
+
+/* syntax_error drops the problems reported since (n, dropped) and reports
+ * the scanner's error on "body" instead, as the only one. */
+static void syntax_error(const struct jscan *s, struct dlq_errors *errs, int n, int dropped)
+{
+    int line, col;
+    jscan_where(s, &line, &col);
+    errs->n = n;
+    errs->dropped = dropped;
+    dlq_errors_add(errs, "body", "malformed JSON: %s (line %d, column %d)", s->err, line, col);
 }
 
 int dlq_entry_from_json(const char *text, size_t len, struct dlq_entry *out,
                         struct dlq_errors *errs)
 {
     struct dlq_errsink sink = {errs, "", 0};
+    struct jscan s;
+    struct dec d = {&s, &sink, {0}};
+    int n0 = errs->n, d0 = errs->dropped, r;
     memset(out, 0, sizeof *out);
-    json_t *root = dlq_json_load(text, len, errs);
-    if (root == NULL)
-        return DLQ_E_INVAL;
-    if (!json_is_object(root))
-        dlq_errsink_add(&sink, "body", "must be a JSON object");
+    jscan_init(&s, text, len, 1);
+    int c = jscan_peek(&s);
+    if (c == '{')
+        r = decode_object(&d, out);
+    else if (c == '[')
+        r = bad_type(&d, "body", "must be a JSON object");
     else
-        decode_object(root, out, &sink);
-    json_decref(root);
+        r = jscan_fail(&s, s.p, "'[' or '{' expected");
+    if (r == 0)
+        r = jscan_finish(&s);
+    if (r != 0) {
+        dlq_entry_clear(out);
+        syntax_error(&s, errs, n0, d0);
+        sink.bad = 1;
+    }
+    jscan_free(&s);
+    dlq_buf_free(&d.val);
     return sink.bad ? DLQ_E_INVAL : DLQ_OK;
+}
+
+/* A batch being read: its items so far; the first max are kept. */
+struct items {
+    struct dlq_entry *v;
+    size_t n, cap, max;
+};
+
+static void items_free(struct items *it)
+{
+    for (size_t i = 0; i < it->n && i < it->max; i++)
+        dlq_entry_clear(&it->v[i]);
+    free(it->v);
+    it->v = NULL;
+}
+
+/* item_prefix writes "entries[i]." into out (at least 32 bytes); by hand,
+ * as snprintf would cost more than decoding a small entry. */
+static void item_prefix(char *out, size_t i)
+{
+    char digits[24];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+    memcpy(out, "entries[", 8);
+    out += 8;
+    while (n > 0)
+        *out++ = digits[--n];
+    memcpy(out, "].", 3);
+}
+
+/* decode_items reads the array at the cursor into it; entries past max are
+ * only validated. Returns 0 or -1 on a syntax error. */
+static int decode_items(struct dec *d, struct items *items)
+{
+    struct jscan_iter it;
+    int r;
+    if (jscan_arr_begin(d->s, &it) != 0)
+        return -1;
+    while ((r = jscan_arr_next(d->s, &it)) == 1) {
+        size_t i = items->n;
+        if (i >= items->max) {
+            items->n++;
+            if (jscan_value(d->s, NULL) != 0)
+                return -1;
+            continue;
+        }
+        if (i == items->cap) {
+            size_t ncap = items->cap ? items->cap * 2 : 16;
+            struct dlq_entry *nv = realloc(items->v, ncap * sizeof *nv);
+            if (nv == NULL)
+                return jscan_fail(d->s, d->s->p, "out of memory");
+            items->v = nv;
+            items->cap = ncap;
+        }
+        memset(&items->v[i], 0, sizeof items->v[i]);
+        items->n++;
+        if (jscan_peek(d->s) != '{') {
+            char field[32];
+            snprintf(field, sizeof field, "entries[%zu]", i);
+            r = bad_type(d, field, "must be an object");
+        } else {
+            char prefix[32];
+            item_prefix(prefix, i);
+            d->sink->prefix = prefix;
+            r = decode_object(d, &items->v[i]);
+            d->sink->prefix = "";
+        }
+        if (r != 0)
+            return -1;
+    }
+    return r;
 }
 
 int dlq_entries_from_json_batch(const char *text, size_t len, size_t max, struct dlq_entry **out,
                                 size_t *n, struct dlq_errors *errs)
 {
     struct dlq_errsink sink = {errs, "", 0};
-    struct dlq_entry *items = NULL;
-    size_t count = 0;
+    struct dlq_errors werrs = {0}; /* problems of the wrapper: they win */
+    struct dlq_errsink wsink = {&werrs, "", 0};
+    struct jscan s;
+    struct dec d = {&s, &sink, {0}};
+    struct items items = {NULL, 0, 0, max};
+    int n0 = errs->n, d0 = errs->dropped, r = 0, have = 1;
     *out = NULL;
     *n = 0;
-    json_t *root = dlq_json_load(text, len, errs);
-    if (root == NULL)
-        return DLQ_E_INVAL;
-
-    json_t *arr = root;
-    if (json_is_object(root)) {
-        const char *key;
-        json_t *v;
-        json_object_foreach(root, key, v)
-        {
-            if (strcmp(key, "entries") != 0)
-                dlq_errsink_add(&sink, key, "unknown field");
+    jscan_init(&s, text, len, 1);
+    int c = jscan_peek(&s);
+    if (c == '{') {
+        struct jscan_iter it;
+        struct jscan_str key;
+        char name[96];
+        have = 0;
+        r = jscan_obj_begin(&s, &it);
+        while (r == 0 && (r = jscan_obj_next(&s, &it, &key)) == 1) {
+            if (key.len == 7 && memcmp(key.p, "entries", 7) == 0) {
+                have = 1;
+                if (jscan_peek(&s) == '[')
+                    r = decode_items(&d, &items);
+                else {
+                    have = 2;
+                    r = jscan_value(&s, NULL);
+                }
+            } else {
+                key_name(&key, name, sizeof name);
+                dlq_errsink_add(&wsink, name, "unknown field");
+                r = jscan_value(&s, NULL);
+            }
         }
-        arr = json_object_get(root, "entries");
-        if (arr == NULL) {
-            dlq_errsink_add(&sink, "entries", "is required");
-            goto fail;
-        }
-        if (!json_is_array(arr)) {
-            dlq_errsink_add(&sink, "entries", "must be an array");
-            goto fail;
-        }
+        if (have == 0 && r == 0)
+            dlq_errsink_add(&wsink, "entries", "is required");
+        else if (have == 2 && r == 0)
+            dlq_errsink_add(&wsink, "entries", "must be an array");
+    } else if (c == '[')
+        r = decode_items(&d, &items);
+    else
+        r = jscan_fail(&s, s.p, "'[' or '{' expected");
+    if (r == 0)
+        r = jscan_finish(&s);
+    if (r != 0) {
+        syntax_error(&s, errs, n0, d0);
+        goto fail;
     }
-    count = json_array_size(arr);
-    if (count == 0 || count > max) {
-        dlq_errsink_add(&sink, "entries", "must hold 1 to %zu entries", max);
+    if (have == 1 && (items.n == 0 || items.n > max))
+        dlq_errsink_add(&wsink, "entries", "must hold 1 to %zu entries", max);
+    if (wsink.bad) {
+        errs->n = n0;
+        errs->dropped = d0 + werrs.dropped;
+        for (int i = 0; i < werrs.n; i++)
+            dlq_errors_add(errs, werrs.items[i].field, "%s", werrs.items[i].detail);
         goto fail;
     }
     if (sink.bad)
         goto fail;
-    items = calloc(count, sizeof *items);
-    if (items == NULL) {
-        dlq_errsink_add(&sink, "body", "out of memory");
-        goto fail;
-    }
-    for (size_t i = 0; i < count; i++) {
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "entries[%zu].", i);
-        json_t *item = json_array_get(arr, i);
-        if (!json_is_object(item)) {
-            char field[32];
-            snprintf(field, sizeof field, "entries[%zu]", i);
-            dlq_errors_add(errs, field, "must be an object");
-            sink.bad++;
-            continue;
-        }
-        sink.prefix = prefix;
-        decode_object(item, &items[i], &sink);
-        sink.prefix = "";
-    }
-    if (sink.bad)
-        goto fail;
-    json_decref(root);
-    *out = items;
-    *n = count;
+    jscan_free(&s);
+    dlq_buf_free(&d.val);
+    *out = items.v;
+    *n = items.n;
     return DLQ_OK;
 
 fail:
-    if (items != NULL) {
-        for (size_t i = 0; i < count; i++)
-            dlq_entry_clear(&items[i]);
-        free(items);
-    }
-    json_decref(root);
+    items_free(&items);
+    jscan_free(&s);
+    dlq_buf_free(&d.val);
     return DLQ_E_INVAL;
 }

@@ -22,7 +22,7 @@ json_t *dlq_json_load(const char *text, size_t len, struct dlq_errors *errs)
     return root;
 }
 
-static void encode_real(double d, struct dlq_buf *out)
+void dlq_json_encode_real(double d, struct dlq_buf *out)
 {
     char tmp[40];
     for (int prec = 1; prec <= 17; prec++) {
@@ -77,7 +77,7 @@ void dlq_json_encode(const json_t *v, struct dlq_buf *out)
         dlq_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         break;
     case JSON_REAL:
-        encode_real(json_real_value(v), out);
+        dlq_json_encode_real(json_real_value(v), out);
         break;
     case JSON_TRUE:
         dlq_buf_puts(out, "true");

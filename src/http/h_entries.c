@@ -138,7 +138,7 @@ int dlq_h_entries_batch(struct dlq_req *r)
                        res[i].created ? "true" : "false", res[i].updated ? ",\"updated\":true" : "");
         if (res[i].created)
             created++;
-        else
+        else if (!res[i].updated)
             dups++;
     }
     dlq_buf_printf(&b, "],\"created\":%zu,\"duplicates\":%zu}", created, dups);

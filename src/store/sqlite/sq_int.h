@@ -271,6 +271,17 @@ int dlq_sq_audit_list(struct dlq_store *s, const struct dlq_audit_filter *f,
  * audit->target_ids when set, else the n ids. */
 int dlq_sq_audit_write(struct sq_conn *w, const struct dlq_audit *audit, int64_t now,
                        const char *const *ids, size_t n, char *err, size_t errlen);
+/* An entry row being acted on (sq_act.c finds it, sq_act_apply.c changes
+ * it): the entry as read, then as written; its rowid; the bulk operation it
+ * was last replayed by. */
+struct sq_act_row {
+    struct dlq_entry e;
+    sqlite3_int64 rowid;
+    char *op_id;
+};
+void dlq_sq_act_row_clear(struct sq_act_row *r);
+int dlq_sq_act_apply(struct sq_conn *w, struct sq_act_row *r, const struct dlq_act *a,
+                     const char *retry_task_id, char *err, size_t errlen);
 /* dlq_sq_capture_replay: capture calls it before inserting e; 1 when e was a
  * failed replay that updated an existing entry (r filled), 0 when e is new. */
 int dlq_sq_capture_replay(struct sq_conn *w, const struct dlq_entry *e, const char *tenant,

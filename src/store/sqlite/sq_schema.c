@@ -33,6 +33,52 @@
 
 #include "sq_int.h"
 
+/* Slice C1: stats read per-dimension sums (entries by status; pending
+ * entries by task, queue, reason, exception type) for one tenant or for all.
+ * Summing the entry_counts cube at read time costs a pass over every key
+ * combination, which grows with tenants x tasks x queues x reasons x
+ * exceptions; stats_rollup holds those sums directly (dims 0-4 per tenant,
+ * 10-14 over all tenants with tenant_id ''; 15: pending by queue and task,
+ * key queue || char(31) || task, for /metrics), maintained by triggers on
+ * entry_counts, which the writer changes once per distinct key per group
+ * commit. Statuses and reasons are stored by their integer value. */
+#define STATS_ROLLUP_ROWS                                                                          \
+    "SELECT new.tenant_id AS t, 0 AS d, new.status AS k"                                         \
+    " UNION ALL SELECT '', 10, new.status"                                                         \
+    " UNION ALL SELECT new.tenant_id, 1, new.task_name WHERE new.status IN (1, 2)"                 \
+    " UNION ALL SELECT '', 11, new.task_name WHERE new.status IN (1, 2)"                           \
+    " UNION ALL SELECT new.tenant_id, 2, new.queue WHERE new.status IN (1, 2)"                     \
+    " UNION ALL SELECT '', 12, new.queue WHERE new.status IN (1, 2)"                               \
+    " UNION ALL SELECT new.tenant_id, 3, new.reason WHERE new.status IN (1, 2)"                    \
+    " UNION ALL SELECT '', 13, new.reason WHERE new.status IN (1, 2)"                              \
+    " UNION ALL SELECT new.tenant_id, 4, new.exc_type WHERE new.status IN (1, 2)"                  \
+    " UNION ALL SELECT '', 14, new.exc_type WHERE new.status IN (1, 2)"                            \
+    " UNION ALL SELECT '', 15, new.queue || char(31) || new.task_name WHERE new.status IN (1, 2)"
+#define STATS_ROLLUP_UPSERT(delta)                                                                 \
+    "INSERT INTO stats_rollup(tenant_id, dim, key, n) SELECT t, d, k, " delta " FROM ("            \
+    STATS_ROLLUP_ROWS ") WHERE 1 ON CONFLICT(tenant_id, dim, key) DO UPDATE SET n = n + excluded.n;"
+#define STATS_ROLLUP_DIM(tcol, dim, alldim, col, where)                                            \
+    "SELECT " tcol ", " dim ", " col ", sum(n) FROM entry_counts " where                         \
+    " GROUP BY 1, 3"                                                                               \
+    " UNION ALL SELECT '', " alldim ", " col ", sum(n) FROM entry_counts " where " GROUP BY 3"
+#define STATS_ROLLUP_STEP                                                                          \
+    "CREATE TABLE stats_rollup(tenant_id TEXT NOT NULL, dim INTEGER NOT NULL, key TEXT NOT NULL,"  \
+    " n INTEGER NOT NULL, PRIMARY KEY(tenant_id, dim, key)) WITHOUT ROWID;"                        \
+    "INSERT INTO stats_rollup(tenant_id, dim, key, n) "                                            \
+    STATS_ROLLUP_DIM("tenant_id", "0", "10", "status", "WHERE 1")                                  \
+    " UNION ALL "                                                                                  \
+    STATS_ROLLUP_DIM("tenant_id", "1", "11", "task_name", "WHERE status IN (1, 2)")               \
+    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "2", "12", "queue", "WHERE status IN (1, 2)")      \
+    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "3", "13", "reason", "WHERE status IN (1, 2)")     \
+    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "4", "14", "exc_type", "WHERE status IN (1, 2)")   \
+    " UNION ALL SELECT '', 15, queue || char(31) || task_name, sum(n) FROM entry_counts"           \
+    " WHERE status IN (1, 2) GROUP BY 3"                                                           \
+    ";"                                                                                            \
+    "CREATE TRIGGER tr_rollup_ins AFTER INSERT ON entry_counts BEGIN "                             \
+    STATS_ROLLUP_UPSERT("new.n") " END;"                                                           \
+    "CREATE TRIGGER tr_rollup_upd AFTER UPDATE OF n ON entry_counts WHEN new.n != old.n BEGIN "    \
+    STATS_ROLLUP_UPSERT("new.n - old.n") " END;"
+
 static const char *const steps[] = {
     /* 1: entries, history, counters, full text, tokens */
     "CREATE TABLE schema_version(version INTEGER NOT NULL);"
@@ -150,6 +196,10 @@ static const char *const steps[] = {
     " tenant_id TEXT NOT NULL DEFAULT '', op_id TEXT, succeeded INTEGER NOT NULL);"
     "CREATE TABLE alert_state(rule TEXT PRIMARY KEY, firing INTEGER NOT NULL, since INTEGER,"
     " last_notified_at INTEGER, reason TEXT);",
+
+    /* 3: slice C1: stats_rollup, the cube summed per dimension, kept by
+     * triggers on entry_counts (see STATS_ROLLUP_ROWS) */
+    STATS_ROLLUP_STEP,
 };
 
 #define NSTEPS ((int)(sizeof steps / sizeof steps[0]))
