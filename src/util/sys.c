@@ -4,6 +4,7 @@
  * is the only layer that reads the clock or the random source; core/ gets
  * their values passed in so that it stays deterministic.
  */
+#include <pthread.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -45,13 +46,57 @@ static void to_hex(const unsigned char *d, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* SHA-256 runs on every ingested entry (its fingerprint). EVP_Digest costs
+ * a context allocation and an implicit algorithm fetch per call, about a
+ * third of hashing a short text; instead each thread keeps one context
+ * (freed when the thread exits) and every call reuses the algorithm fetched
+ * once. */
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha_key;
+static int sha_key_ok;
+static const EVP_MD *sha_md;
+
+static void sha_ctx_free(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
+
+static void sha_init(void)
+{
+    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    sha_md = md ? md : EVP_sha256();
+    sha_key_ok = pthread_key_create(&sha_key, sha_ctx_free) == 0;
+}
+
+/* sha_ctx returns the calling thread's digest context, or NULL when it
+ * cannot have one (then the caller falls back to EVP_Digest). */
+static EVP_MD_CTX *sha_ctx(void)
+{
+    pthread_once(&sha_once, sha_init);
+    if (!sha_key_ok)
+        return NULL;
+    EVP_MD_CTX *ctx = pthread_getspecific(sha_key);
+    if (ctx == NULL && (ctx = EVP_MD_CTX_new()) != NULL && pthread_setspecific(sha_key, ctx) != 0) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
 void dlq_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    /* EVP_Digest only fails on allocation failure inside OpenSSL; an empty
-     * string then is safer than stale bytes. */
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+    EVP_MD_CTX *ctx = sha_ctx();
+    int ok;
+    if (ctx)
+        ok = EVP_DigestInit_ex(ctx, sha_md, NULL) == 1 && EVP_DigestUpdate(ctx, data, len) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+    else
+        ok = EVP_Digest(data, len, md, &mdlen, sha_md, NULL) == 1;
+    /* These only fail on allocation failure inside OpenSSL; an empty string
+     * then is safer than stale bytes. */
+    if (!ok || mdlen != 32) {
         out[0] = '\0';
         return;
     }

@@ -216,6 +216,9 @@ int dlq_sq_cube_add(struct sq_cube *c, const char *tenant, int status, const cha
 size_t dlq_sq_cube_mark(const struct sq_cube *c);
 void dlq_sq_cube_undo(struct sq_cube *c, size_t mark);
 int dlq_sq_cube_flush(struct sq_conn *w, struct sq_cube *c, char *err, size_t errlen);
+int dlq_sq_cube_hourly(struct sq_cube *c, int64_t hour, const char *tenant);
+int dlq_sq_cube_group(struct sq_cube *c, const char *fp, const char *tenant, int dcount,
+                      int dpending, const struct dlq_entry *cap, int64_t at);
 
 /* ---- sq_schema.c ---- */
 int dlq_sq_schema_latest(void);
@@ -319,6 +322,17 @@ int dlq_sq_count_entries(struct dlq_store *s, int64_t *n, char *err, size_t errl
 int dlq_sq_capture_extras(struct sq_conn *w, const struct dlq_entry *e, char *err, size_t errlen);
 int dlq_sq_groups_pending(struct sq_conn *w, const char *fingerprint, const char *tenant,
                           int delta, char *err, size_t errlen);
+/* struct sq_group_delta is a failure group's summed change in one commit
+ * (sq_cube.c): with captured, the sample is its first capture's. */
+struct sq_group_delta {
+    const char *fp, *tenant, *task, *exc, *message, *dlq_id;
+    int64_t first, last, dcount, dpending;
+    int captured;
+};
+int dlq_sq_hourly_apply(struct sq_conn *w, int64_t hour, const char *tenant, int64_t n,
+                        char *err, size_t errlen);
+int dlq_sq_group_apply(struct sq_conn *w, const struct sq_group_delta *g, char *err,
+                       size_t errlen);
 void dlq_sq_commit_observe(double seconds);
 int dlq_sq_stats(struct dlq_store *s, const char *tenant, int64_t now, int hours,
                  struct dlq_stats *out, char *err, size_t errlen);
@@ -333,5 +347,49 @@ int dlq_sq_alert_save(struct dlq_store *s, const struct dlq_alert_row *row, char
 int dlq_sq_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err, size_t errlen);
 void dlq_sq_commit_histogram(struct dlq_store *s, struct dlq_hist *out);
 /* ---- end of slice C1 ---- */
+
+/* ---- shared filter SQL (sq_where.c): list, bulk and export ---- */
+/* A query being built: its text and the values of its "?"s, in order. */
+struct sq_sql {
+    char buf[8192];
+    size_t len;
+    int overflow; /* text or parameters did not fit: refused at prepare */
+    struct {
+        int text; /* s bound as text, else i as an integer */
+        int64_t i;
+        const char *s;
+    } p[48];
+    int np;
+};
+void dlq_sq_sql_add(struct sq_sql *q, const char *s);
+void dlq_sq_sql_int(struct sq_sql *q, const char *s, int64_t v);
+void dlq_sq_sql_text(struct sq_sql *q, const char *s, const char *v);
+int dlq_sq_sql_prepare(struct sq_conn *c, const struct sq_sql *q, sqlite3_stmt **st, char *err,
+                       size_t errlen);
+/* A normalized filter: "" strings dropped (not tenant: "" is a tenant),
+ * statuses unpacked (none: any), q as a safe FTS5 expression. */
+struct sq_where {
+    int status[DLQ_STATUS_COUNT];
+    int nstatus;
+    int empty; /* the filter can match nothing: skip the queries */
+    const char *tenant, *task, *queue, *exc, *fp;
+    char *match; /* malloc'd */
+    int reason;
+    int64_t after, before;
+    int desc;
+    int has_cursor;
+    int64_t cur_at, cur_id;
+};
+#define SQ_WHERE_STATUS 1u /* dlq_sq_where_conds: test the statuses */
+#define SQ_WHERE_CURSOR 2u /* ... and the keyset position */
+#define SQ_WHERE_CUBE   4u /* ... on entry_counts' columns */
+int dlq_sq_where_init(const struct dlq_filter *f, int use_cursor, struct sq_where *w, char *err,
+                      size_t errlen);
+void dlq_sq_where_free(struct sq_where *w);
+const char *dlq_sq_where_index(const struct sq_where *w);
+void dlq_sq_where_from(struct sq_sql *q, const struct sq_where *w, const char *ix);
+void dlq_sq_where_status(struct sq_sql *q, const struct sq_where *w, const char *col);
+void dlq_sq_where_conds(struct sq_sql *q, const struct sq_where *w, unsigned flags);
+/* ---- end of shared filter SQL ---- */
 
 #endif

@@ -128,28 +128,13 @@ static int is_pending(int status)
     return status == DLQ_STATUS_PENDING_REVIEW || status == DLQ_STATUS_REQUIRES_REVIEW;
 }
 
-/* groups_adjust moves a failure group's counts by dcount and dpending. */
+/* groups_adjust moves a failure group's counts by dcount and dpending (in
+ * the writer's accumulator, applied at the group commit, sq_cube.c). */
 static int groups_adjust(struct sq_conn *w, const struct mrow *r, int dcount, int dpending,
                          char *err, size_t errlen)
 {
-    if (!r->fp || (dcount == 0 && dpending == 0))
-        return DLQ_OK;
-    sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(w,
-                               "UPDATE groups SET count = max(count + ?1, 0),"
-                               " pending = max(pending + ?2, 0)"
-                               " WHERE fingerprint = ?3 AND tenant_id = ?4",
-                               &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    sqlite3_bind_int(st, 1, dcount);
-    sqlite3_bind_int(st, 2, dpending);
-    dlq_sq_bind_text(st, 3, r->fp);
-    dlq_sq_bind_text(st, 4, r->tenant ? r->tenant : "");
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return dlq_sq_err(w->db, rc, err, errlen, "update failure group");
+    if (dlq_sq_cube_group(w->cube, r->fp, r->tenant, dcount, dpending, NULL, 0) != DLQ_OK)
+        return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     return DLQ_OK;
 }
 

@@ -1,0 +1,182 @@
+/*
+ * test_store_cube.c: the writer's counter accumulator (sq_cube.c) keeps
+ * every derived table exact when requests share a group commit and some of
+ * them fail: concurrent batch captures, a third of which fail on a
+ * duplicate dlq_id after counting their first entries, plus actions that
+ * move entries in and out of pending. Afterwards entry_counts, stats_rollup,
+ * groups and hourly must equal a recount from the entries themselves.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "test_store_fixture.h"
+
+#define H       3600000LL
+#define T0      (1760000000000LL / H * H)
+#define THREADS 4
+#define BATCHES 24
+#define PER     4
+
+struct worker {
+    struct fx *x;
+    int no;
+    int ok, failed;
+};
+
+static void *work(void *arg)
+{
+    struct worker *wk = arg;
+    static const char *const tasks[] = {"t0", "t1", "t2"};
+    static const char *const fps[] = {"fa", "fb", "fc"};
+    for (int b = 0; b < BATCHES; b++) {
+        struct dlq_entry e[PER];
+        struct dlq_capture_result res[PER];
+        char err[256];
+        for (int i = 0; i < PER; i++) {
+            char id[64];
+            int k = wk->no * 1000 + b * 10 + i;
+            /* every third batch repeats its first id last: the request fails */
+            snprintf(id, sizeof id, "dlq_%d", (b % 3 == 2 && i == PER - 1) ? k - i : k);
+            mk_entry(&e[i], id, tasks[(k / 3) % 3], T0 + (k % 5) * H + k);
+            fset(&e[i].tenant_id, k % 2 ? "ta" : NULL);
+            fset(&e[i].fingerprint, fps[k % 3]);
+            char msg[32];
+            snprintf(msg, sizeof msg, "message %d", k);
+            fset(&e[i].exc_message, msg);
+            e[i].status = k % 4 == 0 ? DLQ_STATUS_REQUIRES_REVIEW : DLQ_STATUS_PENDING_REVIEW;
+        }
+        if (dlq_store_capture(wk->x->s, e, PER, "test", res, err, sizeof err) == DLQ_OK)
+            wk->ok++;
+        else
+            wk->failed++;
+        for (int i = 0; i < PER; i++)
+            dlq_entry_clear(&e[i]);
+        if (b % 4 == 1) {
+            char id[64];
+            snprintf(id, sizeof id, "dlq_%d", wk->no * 1000 + b * 10);
+            struct dlq_act v = {.action = b % 8 == 1 ? DLQ_ACTION_RESOLVE : DLQ_ACTION_DISCARD,
+                                .now = T0 + 10 * H,
+                                .actor = "t"};
+            dlq_store_act(wk->x->s, id, &v, NULL, NULL, NULL, err, sizeof err);
+        }
+    }
+    return NULL;
+}
+
+static int64_t one(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The rollup recomputed from entry_counts (the projections of schema step 3). */
+#define ROLLUP_FROM_COUNTS                                                                         \
+    "SELECT tenant_id t, 0 d, CAST(status AS TEXT) k, n FROM entry_counts"                         \
+    " UNION ALL SELECT '', 10, CAST(status AS TEXT), n FROM entry_counts"                          \
+    " UNION ALL SELECT tenant_id, 1, task_name, n FROM entry_counts WHERE status IN (1, 2)"        \
+    " UNION ALL SELECT '', 11, task_name, n FROM entry_counts WHERE status IN (1, 2)"              \
+    " UNION ALL SELECT tenant_id, 2, queue, n FROM entry_counts WHERE status IN (1, 2)"            \
+    " UNION ALL SELECT '', 12, queue, n FROM entry_counts WHERE status IN (1, 2)"                  \
+    " UNION ALL SELECT tenant_id, 3, CAST(reason AS TEXT), n FROM entry_counts"                    \
+    " WHERE status IN (1, 2)"                                                                      \
+    " UNION ALL SELECT '', 13, CAST(reason AS TEXT), n FROM entry_counts WHERE status IN (1, 2)"   \
+    " UNION ALL SELECT tenant_id, 4, exc_type, n FROM entry_counts WHERE status IN (1, 2)"         \
+    " UNION ALL SELECT '', 14, exc_type, n FROM entry_counts WHERE status IN (1, 2)"               \
+    " UNION ALL SELECT '', 15, queue || char(31) || task_name, n FROM entry_counts"                \
+    " WHERE status IN (1, 2)"
+
+static void test_concurrent_with_failures(void **state)
+{
+    struct fx *x = *state;
+    pthread_t th[THREADS];
+    struct worker wk[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        wk[i] = (struct worker){.x = x, .no = i + 1};
+        assert_int_equal(pthread_create(&th[i], NULL, work, &wk[i]), 0);
+    }
+    int ok = 0, failed = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ok += wk[i].ok;
+        failed += wk[i].failed;
+    }
+    assert_int_equal(ok, THREADS * BATCHES * 2 / 3);
+    assert_int_equal(failed, THREADS * BATCHES / 3);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(x->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(one(db, "SELECT count(*) FROM entries"), ok * PER);
+    /* entry_counts is the count of the entries per key */
+    assert_int_equal(one(db, "SELECT count(*) FROM (SELECT tenant_id, status, coalesce(queue, ''),"
+                             " task_name, reason, coalesce(exc_type, ''), count(*) FROM entries"
+                             " GROUP BY 1, 2, 3, 4, 5, 6 EXCEPT SELECT tenant_id, status, queue,"
+                             " task_name, reason, exc_type, n FROM entry_counts WHERE n != 0)"),
+                     0);
+    assert_int_equal(one(db, "SELECT count(*) FROM entry_counts WHERE n < 0"), 0);
+    /* stats_rollup is the sum of entry_counts per projection */
+    assert_int_equal(one(db,
+                         "SELECT count(*) FROM (SELECT t, d, k, sum(n) FROM (" ROLLUP_FROM_COUNTS
+                         ") GROUP BY 1, 2, 3 EXCEPT SELECT tenant_id, dim, key, n"
+                         " FROM stats_rollup)"),
+                     0);
+    assert_int_equal(one(db, "SELECT count(*) FROM (SELECT tenant_id, dim, key, n FROM stats_rollup"
+                             " WHERE n != 0 EXCEPT SELECT t, d, k, sum(n) FROM (" ROLLUP_FROM_COUNTS
+                             ") GROUP BY 1, 2, 3)"),
+                     0);
+    /* groups: count, pending, seen range and the first entry as sample */
+    assert_int_equal(
+        one(db,
+            "SELECT count(*) FROM (SELECT fingerprint, tenant_id, count(*), sum(status IN (1, 2)),"
+            " min(failed_at), max(failed_at) FROM entries GROUP BY 1, 2 EXCEPT SELECT"
+            " fingerprint, tenant_id, count, pending, first_seen, last_seen FROM groups)"),
+        0);
+    assert_int_equal(one(db, "SELECT count(*) FROM groups g WHERE sample_dlq_id != (SELECT dlq_id"
+                             " FROM entries e WHERE e.fingerprint = g.fingerprint AND"
+                             " e.tenant_id = g.tenant_id ORDER BY id LIMIT 1)"),
+                     0);
+    assert_int_equal(one(db, "SELECT count(*) FROM groups"), 6);
+    /* hourly: one per captured entry in its hour */
+    assert_int_equal(one(db,
+                         "SELECT count(*) FROM (SELECT failed_at / 3600000 * 3600000, tenant_id,"
+                         " count(*) FROM entries GROUP BY 1, 2 EXCEPT SELECT hour, tenant_id, n"
+                         " FROM hourly)"),
+                     0);
+    assert_int_equal(one(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), 0);
+    sqlite3_close(db);
+}
+
+static int setup(void **state)
+{
+    struct fx *x = malloc(sizeof *x);
+    if (x == NULL || fx_mkdir(x) != 0 || fx_open(x, DLQ_DURABILITY_NORMAL, 1) != DLQ_OK) {
+        free(x);
+        return -1;
+    }
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *x = *state;
+    fx_rm(x);
+    free(x);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_concurrent_with_failures, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
