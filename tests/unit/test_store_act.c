@@ -15,25 +15,6 @@
 #include "dlq/state.h"
 #include "test_store_fixture.h"
 
-static int setup(void **state)
-{
-    struct fx *x = malloc(sizeof *x);
-    if (x == NULL || fx_mkdir(x) != 0 || fx_open(x, DLQ_DURABILITY_NORMAL, 1) != DLQ_OK) {
-        free(x);
-        return -1;
-    }
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *x = *state;
-    fx_rm(x);
-    free(x);
-    return 0;
-}
-
 /* put captures one entry with dlq_id id (and original task id orig, tenant). */
 static void put(struct fx *x, const char *id, const char *orig, const char *tenant, int max)
 {
@@ -313,13 +294,13 @@ static void test_concurrent_one_wins(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_retry_history_counters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_act_many_and_audit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit_paging, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_capture_replay, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_one_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_history_counters, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_outcomes, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_act_many_and_audit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_paging, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_capture_replay, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_one_wins, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

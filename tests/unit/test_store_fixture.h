@@ -1,8 +1,8 @@
 /*
  * test_store_fixture.h: what the store unit tests share: a store opened in a
  * fresh temporary directory through the interface (dlq_store_open), removed
- * again afterwards, and helpers that build complete entries the way the
- * service layer hands them to capture.
+ * again afterwards (fx_setup / fx_teardown for cmocka), and helpers that build complete entries the
+ * way the service layer hands them to capture.
  */
 #ifndef TEST_STORE_FIXTURE_H
 #define TEST_STORE_FIXTURE_H
@@ -61,6 +61,35 @@ static inline void fx_rm(struct fx *x)
         closedir(d);
     }
     rmdir(x->dir);
+}
+
+/* fx_setup is a cmocka setup: *state becomes a malloc'd struct fx whose
+ * store is open (durability normal, migrated) in a fresh directory.
+ * 0, or -1 with nothing left behind. */
+static inline int fx_setup(void **state)
+{
+    struct fx *x = malloc(sizeof *x);
+    if (x == NULL || fx_mkdir(x) != 0) {
+        free(x);
+        return -1;
+    }
+    if (fx_open(x, DLQ_DURABILITY_NORMAL, 1) != DLQ_OK) {
+        fprintf(stderr, "open: %s\n", x->err);
+        fx_rm(x);
+        free(x);
+        return -1;
+    }
+    *state = x;
+    return 0;
+}
+
+/* fx_teardown is the cmocka teardown that undoes fx_setup. */
+static inline int fx_teardown(void **state)
+{
+    struct fx *x = *state;
+    fx_rm(x);
+    free(x);
+    return 0;
 }
 
 /* fset replaces a malloc'd string field with a copy of v (NULL allowed). */

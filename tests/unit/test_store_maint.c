@@ -15,25 +15,6 @@
 #include "dlq/state.h"
 #include "test_store_fixture.h"
 
-static int setup(void **state)
-{
-    struct fx *x = malloc(sizeof *x);
-    if (x == NULL || fx_mkdir(x) != 0 || fx_open(x, DLQ_DURABILITY_NORMAL, 1) != DLQ_OK) {
-        free(x);
-        return -1;
-    }
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *x = *state;
-    fx_rm(x);
-    free(x);
-    return 0;
-}
-
 /* put captures n entries "dlq_<prefix><i>" failing at base + i, with
  * updated_at = failed_at (as the service sets it at capture). */
 static void put(struct fx *x, const char *prefix, int n, int64_t base, const char *tenant,
@@ -266,11 +247,11 @@ static void test_fault_forwarding(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_archive_and_purge_in_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_export_pages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_forwarding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expire, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_archive_and_purge_in_batches, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cleanup, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_export_pages, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_forwarding, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

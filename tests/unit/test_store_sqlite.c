@@ -19,27 +19,6 @@
 
 #include "test_store_fixture.h"
 
-static int setup(void **state)
-{
-    struct fx *x = calloc(1, sizeof *x);
-    if (x == NULL || fx_mkdir(x) != 0)
-        return -1;
-    if (fx_open(x, DLQ_DURABILITY_NORMAL, 1) != DLQ_OK) {
-        fprintf(stderr, "open: %s\n", x->err);
-        return -1;
-    }
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *x = *state;
-    fx_rm(x);
-    free(x);
-    return 0;
-}
-
 static int64_t total_of(struct dlq_store *s, const char *tenant)
 {
     struct dlq_filter f;
@@ -566,15 +545,17 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_migrate_reopen),
-        cmocka_unit_test_setup_teardown(test_capture_one_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_newest_by_task_id_and_tenant, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_capture_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_captures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_with_failing_requests, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_touch_written_without_other_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capture_one_get, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_newest_by_task_id_and_tenant, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_capture_batch, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_captures, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_with_failing_requests, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_touch_written_without_other_writes, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test(test_durable_across_reopen),
-        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

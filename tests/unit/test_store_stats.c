@@ -16,25 +16,6 @@
 #define H  3600000LL
 #define T0 (1760000000000LL / H * H) /* an hour boundary */
 
-static int setup(void **state)
-{
-    struct fx *x = malloc(sizeof *x);
-    if (x == NULL || fx_mkdir(x) != 0 || fx_open(x, DLQ_DURABILITY_NORMAL, 1) != DLQ_OK) {
-        free(x);
-        return -1;
-    }
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *x = *state;
-    fx_rm(x);
-    free(x);
-    return 0;
-}
-
 static void put(struct fx *x, const char *id, const char *task, const char *tenant, const char *exc,
                 const char *fp, int64_t at)
 {
@@ -214,9 +195,9 @@ static void test_alert_state_and_metrics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_state_and_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_groups, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_alert_state_and_metrics, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

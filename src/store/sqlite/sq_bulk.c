@@ -4,8 +4,8 @@
  * operation that stops (shutdown, crash) continues exactly where it was; and
  * the dry-run breakdown of the first matches by task and exception type.
  *
- * The WHERE clause is built from the filter's shape like the list query's
- * (sq_list.c), every value a bound parameter so the statement cache hits.
+ * The WHERE clause is the shared filter SQL (sq_where.c), as in list
+ * (sq_list.c): every value a bound parameter so the statement cache hits.
  * The driving index is named by a fixed priority (the narrowest kind of
  * filter first); each of those indexes is (column, failed_at) plus the
  * rowid, so it serves the keyset condition and the order without a sort.
@@ -19,187 +19,31 @@
 #include "dlq/core.h"
 #include "sq_int.h"
 
-#define STATUS_BITS 0xFEu
-
+/* A bulk read: its query and the normalized filter the query binds. */
 struct bq {
-    char buf[4096];
-    size_t len;
-    int overflow;
-    struct {
-        int text;
-        int64_t i;
-        const char *s;
-    } p[32];
-    int np;
-    char *match; /* malloc'd FTS5 expression, or NULL */
+    struct sq_sql q;
+    struct sq_where w;
 };
 
-static void add(struct bq *q, const char *s)
+/* build_from writes "FROM ... WHERE <filter>" for f, with the keyset
+ * condition (failed_at, id) > (at, rid) when keyset is set. *empty is set
+ * when f can match nothing (a q without any searchable term, an impossible
+ * status). The caller frees b->w. */
+static int build_from(struct bq *b, const struct dlq_filter *f, int keyset, int64_t at, int64_t rid,
+                      int *empty, char *err, size_t errlen)
 {
-    size_t n = strlen(s);
-    if (q->len + n >= sizeof q->buf) {
-        q->overflow = 1;
-        return;
-    }
-    memcpy(q->buf + q->len, s, n + 1);
-    q->len += n;
-}
-
-static void add_param(struct bq *q, const char *s, int text, int64_t i, const char *v)
-{
-    add(q, s);
-    if (q->np == (int)(sizeof q->p / sizeof q->p[0])) {
-        q->overflow = 1;
-        return;
-    }
-    q->p[q->np].text = text;
-    q->p[q->np].i = i;
-    q->p[q->np++].s = v;
-}
-
-static void add_int(struct bq *q, const char *s, int64_t v)
-{
-    add_param(q, s, 0, v, NULL);
-}
-
-static void add_text(struct bq *q, const char *s, const char *v)
-{
-    add_param(q, s, 1, 0, v);
-}
-
-/* build_match turns user text into an FTS5 expression of quoted terms ANDed
- * (as sq_list.c does), so no FTS5 syntax gets through. *out NULL when no
- * term has a token. */
-static int build_match(const char *text, char **out)
-{
-    size_t len = strlen(text);
-    char *m = malloc(len * 3 + 16), *w = m;
-    *out = NULL;
-    if (m == NULL)
-        return DLQ_E_NOMEM;
-    const char *p = text;
-    while (*p) {
-        while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
-            p++;
-        const char *t = p;
-        int tok = 0;
-        while (*p && *p != ' ' && !(*p >= '\t' && *p <= '\r')) {
-            unsigned char c = (unsigned char)*p;
-            if (c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
-                tok = 1;
-            p++;
-        }
-        if (!tok)
-            continue;
-        if (w != m) {
-            memcpy(w, " AND ", 5);
-            w += 5;
-        }
-        *w++ = '"';
-        for (const char *c = t; c < p; c++) {
-            if (*c == '"')
-                *w++ = '"';
-            *w++ = *c;
-        }
-        *w++ = '"';
-    }
-    *w = '\0';
-    if (w == m)
-        free(m);
-    else
-        *out = m;
-    return DLQ_OK;
-}
-
-static const char *nz(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-/* build_from writes "FROM ... WHERE <filter>" for f. *empty is set when f
- * can match nothing (a q without any searchable term, an impossible status). */
-static int build_from(struct bq *q, const struct dlq_filter *f, int *empty)
-{
-    unsigned mask = f->status_mask & STATUS_BITS;
-    int nstatus = 0, one = 0;
-    *empty = f->status_mask && mask == 0;
-    for (int st = 1; st < DLQ_STATUS_COUNT; st++) {
-        if (mask & (1u << st)) {
-            nstatus++;
-            one = st;
-        }
-    }
-    if (nz(f->q)) {
-        int code = build_match(f->q, &q->match);
-        if (code != DLQ_OK)
-            return code;
-        if (q->match == NULL)
-            *empty = 1;
-    }
-    if (q->match) {
-        add_text(q,
-                 " FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid"
-                 " WHERE entries_fts MATCH ?",
-                 q->match);
-    } else {
-        const char *ix = nz(f->fingerprint)      ? "ix_entries_fp"
-                         : nz(f->task_name)      ? "ix_entries_task"
-                         : nz(f->exception_type) ? "ix_entries_exc"
-                         : nz(f->queue)          ? "ix_entries_queue"
-                         : f->tenant_id          ? "ix_entries_tenant"
-                         : f->reason             ? "ix_entries_reason"
-                         : nstatus == 1          ? "ix_entries_status"
-                                                 : "ix_entries_failed";
-        add(q, " FROM entries e INDEXED BY ");
-        add(q, ix);
-        add(q, " WHERE 1");
-    }
-    if (nstatus == 1) {
-        add_int(q, " AND e.status = ?", one);
-    } else if (nstatus > 1 && mask != STATUS_BITS) {
-        add(q, " AND e.status IN (");
-        int first = 1;
-        for (int st = 1; st < DLQ_STATUS_COUNT; st++) {
-            if (mask & (1u << st)) {
-                add_int(q, first ? "?" : ", ?", st);
-                first = 0;
-            }
-        }
-        add(q, ")");
-    }
-    if (f->tenant_id)
-        add_text(q, " AND e.tenant_id = ?", f->tenant_id);
-    if (nz(f->task_name))
-        add_text(q, " AND e.task_name = ?", f->task_name);
-    if (nz(f->queue))
-        add_text(q, " AND e.queue = ?", f->queue);
-    if (nz(f->exception_type))
-        add_text(q, " AND e.exc_type = ?", f->exception_type);
-    if (nz(f->fingerprint))
-        add_text(q, " AND e.fingerprint = ?", f->fingerprint);
-    if (f->reason)
-        add_int(q, " AND e.reason = ?", f->reason);
-    if (f->failed_after)
-        add_int(q, " AND e.failed_at >= ?", f->failed_after);
-    if (f->failed_before)
-        add_int(q, " AND e.failed_at < ?", f->failed_before);
-    return DLQ_OK;
-}
-
-static int prepare(struct sq_conn *c, const struct bq *q, sqlite3_stmt **st, char *err,
-                   size_t errlen)
-{
-    if (q->overflow)
-        return dlq_errf(err, errlen, DLQ_E_INVAL, "filter too complex");
-    int code = dlq_sq_stmt_dyn(c, q->buf, st, err, errlen);
+    int code = dlq_sq_where_init(f, 0, &b->w, err, errlen);
+    *empty = b->w.empty;
     if (code != DLQ_OK)
         return code;
-    for (int i = 0; i < q->np; i++) {
-        if (q->p[i].text)
-            sqlite3_bind_text(*st, i + 1, q->p[i].s, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(*st, i + 1, q->p[i].i);
-    }
+    b->w.desc = 0;
+    b->w.has_cursor = keyset;
+    b->w.cur_at = at;
+    b->w.cur_id = rid;
+    /* Several statuses: the failed_at index still yields the order. */
+    const char *ix = dlq_sq_where_index(&b->w);
+    dlq_sq_where_from(&b->q, &b->w, ix ? ix : "ix_entries_failed");
+    dlq_sq_where_conds(&b->q, &b->w, SQ_WHERE_STATUS | SQ_WHERE_CURSOR);
     return DLQ_OK;
 }
 
@@ -225,31 +69,27 @@ int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const
                        char *err, size_t errlen)
 {
     struct sq_store *s = (struct sq_store *)base;
-    struct bq q;
+    struct bq b;
     struct sq_conn *c = NULL;
     sqlite3_stmt *st;
     int empty = 0;
     int64_t at = 0, rid = 0;
-    memset(&q, 0, sizeof q);
+    memset(&b, 0, sizeof b);
     *n = 0;
     if (next != after) /* callers may pass one buffer for both */
         snprintf(next, 128, "%s", after ? after : "");
     if (after && *after && parse_pos(after, &at, &rid) != 0)
         return dlq_errf(err, errlen, DLQ_E_INVAL, "malformed bulk position '%s'", after);
-    add(&q, "SELECT e.dlq_id, e.failed_at, e.id");
-    int code = build_from(&q, f, &empty);
+    dlq_sq_sql_add(&b.q, "SELECT e.dlq_id, e.failed_at, e.id");
+    int code = build_from(&b, f, after && *after, at, rid, &empty, err, errlen);
     if (code != DLQ_OK || empty)
         goto done;
-    if (after && *after) {
-        add_int(&q, " AND (e.failed_at, e.id) > (?", at);
-        add_int(&q, ", ?)", rid);
-    }
     if (skip_op)
-        add_text(&q, " AND (e.op_id IS NULL OR e.op_id <> ?)", skip_op);
-    add_int(&q, " ORDER BY e.failed_at, e.id LIMIT ?", (int64_t)max);
+        dlq_sq_sql_text(&b.q, " AND (e.op_id IS NULL OR e.op_id <> ?)", skip_op);
+    dlq_sq_sql_int(&b.q, " ORDER BY e.failed_at, e.id LIMIT ?", (int64_t)max);
     if ((code = dlq_sq_reader_get(s, &c, err, errlen)) != DLQ_OK)
         goto done;
-    if ((code = prepare(c, &q, &st, err, errlen)) == DLQ_OK) {
+    if ((code = dlq_sq_sql_prepare(c, &b.q, &st, err, errlen)) == DLQ_OK) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
             dlq_sq_col_copy(st, 0, ids[*n], 40);
@@ -263,7 +103,7 @@ int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const
     }
     dlq_sq_reader_put(s, c);
 done:
-    free(q.match);
+    dlq_sq_where_free(&b.w);
     return code;
 }
 
@@ -272,16 +112,17 @@ done:
 static int breakdown(struct sq_conn *c, const struct dlq_filter *f, int64_t max, const char *col,
                      struct dlq_name_count **out, size_t *nout, char *err, size_t errlen)
 {
-    struct bq q;
+    struct bq b;
     sqlite3_stmt *st;
     int empty = 0;
-    memset(&q, 0, sizeof q);
-    add(&q, "SELECT k, count(*) FROM (SELECT coalesce(");
-    add(&q, col);
-    add(&q, ", '') AS k");
-    int code = build_from(&q, f, &empty);
-    add_int(&q, " ORDER BY e.failed_at, e.id LIMIT ?) GROUP BY k ORDER BY 2 DESC, 1", max);
-    if (code == DLQ_OK && !empty && (code = prepare(c, &q, &st, err, errlen)) == DLQ_OK) {
+    memset(&b, 0, sizeof b);
+    dlq_sq_sql_add(&b.q, "SELECT k, count(*) FROM (SELECT coalesce(");
+    dlq_sq_sql_add(&b.q, col);
+    dlq_sq_sql_add(&b.q, ", '') AS k");
+    int code = build_from(&b, f, 0, 0, 0, &empty, err, errlen);
+    dlq_sq_sql_int(&b.q, " ORDER BY e.failed_at, e.id LIMIT ?) GROUP BY k ORDER BY 2 DESC, 1", max);
+    if (code == DLQ_OK && !empty &&
+        (code = dlq_sq_sql_prepare(c, &b.q, &st, err, errlen)) == DLQ_OK) {
         int rc, oom = 0;
         size_t cap = 0;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -307,7 +148,7 @@ static int breakdown(struct sq_conn *c, const struct dlq_filter *f, int64_t max,
             code = dlq_sq_err(c->db, rc, err, errlen, "bulk breakdown");
         sqlite3_reset(st);
     }
-    free(q.match);
+    dlq_sq_where_free(&b.w);
     return code;
 }
 
@@ -315,14 +156,15 @@ static int breakdown(struct sq_conn *c, const struct dlq_filter *f, int64_t max,
 static int preview_count(struct sq_conn *c, const struct dlq_filter *f, int64_t max,
                          struct dlq_bulk_preview *out, char *err, size_t errlen)
 {
-    struct bq q;
+    struct bq b;
     sqlite3_stmt *st;
     int empty = 0;
-    memset(&q, 0, sizeof q);
-    add(&q, "SELECT e.dlq_id");
-    int code = build_from(&q, f, &empty);
-    add_int(&q, " ORDER BY e.failed_at, e.id LIMIT ?", max);
-    if (code == DLQ_OK && !empty && (code = prepare(c, &q, &st, err, errlen)) == DLQ_OK) {
+    memset(&b, 0, sizeof b);
+    dlq_sq_sql_add(&b.q, "SELECT e.dlq_id");
+    int code = build_from(&b, f, 0, 0, 0, &empty, err, errlen);
+    dlq_sq_sql_int(&b.q, " ORDER BY e.failed_at, e.id LIMIT ?", max);
+    if (code == DLQ_OK && !empty &&
+        (code = dlq_sq_sql_prepare(c, &b.q, &st, err, errlen)) == DLQ_OK) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             if (out->nsample < sizeof out->sample_ids / sizeof out->sample_ids[0])
@@ -333,7 +175,7 @@ static int preview_count(struct sq_conn *c, const struct dlq_filter *f, int64_t 
             code = dlq_sq_err(c->db, rc, err, errlen, "bulk count");
         sqlite3_reset(st);
     }
-    free(q.match);
+    dlq_sq_where_free(&b.w);
     return code;
 }
 
