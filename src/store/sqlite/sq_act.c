@@ -23,6 +23,19 @@
 
 static const char *const sql_by_dlq_id =
     SEL_COLS "WHERE e.dlq_id = ?1 AND (?2 IS NULL OR e.tenant_id = ?2)";
+/* The same lookup without the big text columns (exception message and
+ * traceback, args, kwargs, metadata, context: NULL in their places), for the
+ * actions that neither change nor return them: the state machine, counters,
+ * group and history need only the small columns, and a bulk replay reads
+ * thousands of rows per request. The row's update then sets only the columns
+ * the action changes (sq_act_apply.c), so the NULLs are never written. */
+static const char *const sql_light_by_dlq_id =
+    "SELECT e.dlq_id, e.status, e.failed_at, e.tenant_id, e.task_name, e.queue, e.reason,"
+    " e.exc_type, e.fingerprint, e.original_task_id, e.retry_task_id, e.idempotency_key,"
+    " e.processed_at, e.retries_attempted, e.retry_count, e.last_retry_at, e.resolved_at,"
+    " e.priority, e.max_replays, e.expires_at, e.updated_at, e.error_code, e.resolution_type,"
+    " e.resolved_by, e.resolution_notes, NULL, NULL, NULL, NULL, NULL, NULL, e.id, e.op_id"
+    " FROM entries e WHERE e.dlq_id = ?1 AND (?2 IS NULL OR e.tenant_id = ?2)";
 static const char *const sql_by_task_id =
     SEL_COLS "INDEXED BY ix_entries_orig WHERE e.original_task_id = ?1"
              " AND (?2 IS NULL OR e.tenant_id = ?2) ORDER BY e.failed_at DESC, e.id DESC LIMIT 1";
@@ -136,11 +149,16 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     int code = DLQ_OK;
     if (done == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+    /* Edits and purges need the big columns (history before/after, the
+     * full-text delete); the rest read the light row. */
+    int full =
+        q->a->edit || q->a->action == DLQ_ACTION_REPLAY_FAILED || q->a->action == DLQ_ACTION_PURGE;
+    const char *sql = full ? sql_by_dlq_id : sql_light_by_dlq_id;
     for (size_t i = 0; i < q->n && code == DLQ_OK; i++) {
         struct dlq_act_result *r = &q->res[i];
         struct sq_act_row row = {0};
         memset(r, 0, sizeof *r);
-        code = find_row(w, sql_by_dlq_id, q->ids[i], q->a->tenant, &row, err, errlen);
+        code = find_row(w, sql, q->ids[i], q->a->tenant, &row, err, errlen);
         if (code < 0)
             break;
         if (code == 0) {

@@ -177,16 +177,42 @@ static int fts_row(struct sq_conn *w, sqlite3_int64 rowid, const struct dlq_entr
     return step_done(w, st, err, errlen, "index entry text");
 }
 
-static int update_row(struct sq_conn *w, const struct sq_act_row *r, char *err, size_t errlen)
+/* update_sql is the UPDATE for action a: it sets only the columns the
+ * action changes, so indexes on the others (queue, exc_type, ...) are left
+ * alone and a light row (sq_act.c: big columns not read) is never written
+ * back. The ?N numbers are update_row's binds; unused ones are holes. */
+static const char *update_sql(const struct dlq_act *a)
+{
+    switch (a->action) {
+    case DLQ_ACTION_RETRY:
+    case DLQ_ACTION_FORCE_RETRY:
+        if (a->edit)
+            return "UPDATE entries SET status=?2, retry_count=?3, last_retry_at=?4,"
+                   " retry_task_id=?5, op_id=?6, task_args=?7, task_kwargs=?8, queue=?9,"
+                   " updated_at=?17 WHERE id=?1";
+        return "UPDATE entries SET status=?2, retry_count=?3, last_retry_at=?4,"
+               " retry_task_id=?5, op_id=?6, updated_at=?17 WHERE id=?1";
+    case DLQ_ACTION_RESOLVE:
+        return "UPDATE entries SET status=?2, resolved_at=?10, resolution_type=?11,"
+               " resolved_by=?12, resolution_notes=?13, updated_at=?17 WHERE id=?1";
+    case DLQ_ACTION_REPLAY_SUCCEEDED:
+        return "UPDATE entries SET status=?2, resolved_at=?10, resolution_type=?11,"
+               " resolved_by=?12, updated_at=?17 WHERE id=?1";
+    case DLQ_ACTION_REPLAY_FAILED:
+        if (a->error_json)
+            return "UPDATE entries SET status=?2, exc_type=?14, exc_message=?15,"
+                   " exc_traceback=?16, updated_at=?17 WHERE id=?1";
+        return "UPDATE entries SET status=?2, updated_at=?17 WHERE id=?1";
+    default:
+        return "UPDATE entries SET status=?2, updated_at=?17 WHERE id=?1";
+    }
+}
+
+static int update_row(struct sq_conn *w, const struct sq_act_row *r, const struct dlq_act *a,
+                      char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(
-        w,
-        "UPDATE entries SET status=?2, retry_count=?3, last_retry_at=?4, retry_task_id=?5,"
-        " op_id=?6, task_args=?7, task_kwargs=?8, queue=?9, resolved_at=?10,"
-        " resolution_type=?11, resolved_by=?12, resolution_notes=?13, exc_type=?14,"
-        " exc_message=?15, exc_traceback=?16, updated_at=?17 WHERE id=?1",
-        &st, err, errlen);
+    int code = dlq_sq_stmt_dyn(w, update_sql(a), &st, err, errlen);
     if (code != DLQ_OK)
         return code;
     const struct dlq_entry *e = &r->e;
@@ -421,7 +447,7 @@ int dlq_sq_act_apply(struct sq_conn *w, struct sq_act_row *r, const struct dlq_a
         }
         e->status = to;
         e->updated_at = a->now;
-        if ((code = update_row(w, r, err, errlen)) != DLQ_OK)
+        if ((code = update_row(w, r, a, err, errlen)) != DLQ_OK)
             goto done;
         char *details = event_details(r, a, &oom);
         if (oom) {
