@@ -268,6 +268,16 @@ int dlq_cli_query_add(struct dlq_buf *b, const char *key, const char *value);
  * stderr) when the body is not JSON. */
 int dlq_cli_print_json(const struct dlq_cli_reply *r);
 
+/* A renderer of a 2xx answer for people: gets the parsed object (borrowed)
+ * and arg, returns the exit status. */
+typedef int dlq_cli_render_fn(json_t *doc, void *arg);
+
+/* dlq_cli_fetch is the usual end of a command: dlq_cli_call, then with json
+ * the body as received (dlq_cli_print_json), else the parsed object handed
+ * to render. Returns the exit status; failures are printed. */
+int dlq_cli_fetch(const struct dlq_cli_conn *c, const char *method, const char *path,
+                  const char *json_body, int json, dlq_cli_render_fn *render, void *arg);
+
 /* dlq_cli_reply_object parses a 2xx answer's body as a JSON object. Returns
  * a new reference (caller json_decref's it), or NULL after printing a line
  * saying the answer is not what the CLI expected. */

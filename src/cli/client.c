@@ -380,3 +380,21 @@ json_t *dlq_cli_reply_object(const struct dlq_cli_reply *r)
     }
     return doc;
 }
+
+int dlq_cli_fetch(const struct dlq_cli_conn *c, const char *method, const char *path,
+                  const char *json_body, int json, dlq_cli_render_fn *render, void *arg)
+{
+    struct dlq_cli_reply r = {0};
+    int rc = dlq_cli_call(c, method, path, json_body, &r);
+    if (rc == DLQ_EXIT_OK) {
+        if (json) {
+            rc = dlq_cli_print_json(&r);
+        } else {
+            json_t *doc = dlq_cli_reply_object(&r);
+            rc = doc ? render(doc, arg) : DLQ_EXIT_ERROR;
+            json_decref(doc);
+        }
+    }
+    dlq_cli_reply_free(&r);
+    return rc;
+}

@@ -198,6 +198,11 @@ static int print_audit(const struct audit_args *a, json_t *doc)
     return rc;
 }
 
+static int render_audit(json_t *doc, void *arg)
+{
+    return print_audit(arg, doc);
+}
+
 int dlq_cli_audit_run(int argc, char **argv)
 {
     struct audit_args a;
@@ -224,7 +229,6 @@ int dlq_cli_audit_run(int argc, char **argv)
         return DLQ_EXIT_USAGE;
 
     struct dlq_buf path = {0};
-    struct dlq_cli_reply r = {0};
     int rc = DLQ_EXIT_ERROR;
     dlq_buf_puts(&path, "/api/v1/audit");
     for (int p = 0; p < P_COUNT; p++)
@@ -233,18 +237,8 @@ int dlq_cli_audit_run(int argc, char **argv)
         fprintf(stderr, "dlq: out of memory\n");
         goto done;
     }
-    rc = dlq_cli_call(&a.conn, "GET", path.data, NULL, &r);
-    if (rc != DLQ_EXIT_OK)
-        goto done;
-    if (a.json) {
-        rc = dlq_cli_print_json(&r);
-        goto done;
-    }
-    json_t *doc = dlq_cli_reply_object(&r);
-    rc = doc ? print_audit(&a, doc) : DLQ_EXIT_ERROR;
-    json_decref(doc);
+    rc = dlq_cli_fetch(&a.conn, "GET", path.data, NULL, a.json, render_audit, &a);
 done:
-    dlq_cli_reply_free(&r);
     dlq_buf_free(&path);
     return rc;
 }

@@ -314,12 +314,16 @@ static int print_table(const struct list_args *a, json_t *doc)
     return DLQ_EXIT_OK;
 }
 
+static int render_table(json_t *doc, void *arg)
+{
+    return print_table(arg, doc);
+}
+
 int dlq_cli_list_run(int argc, char **argv)
 {
     struct list_args a;
     memset(&a, 0, sizeof(a));
     struct dlq_buf path = {0};
-    struct dlq_cli_reply r = {0};
     int rc = parse_args(&a, argc, argv);
     if (rc != DLQ_EXIT_OK)
         goto done;
@@ -331,18 +335,8 @@ int dlq_cli_list_run(int argc, char **argv)
         rc = DLQ_EXIT_ERROR;
         goto done;
     }
-    rc = dlq_cli_call(&a.conn, "GET", path.data, NULL, &r);
-    if (rc != DLQ_EXIT_OK)
-        goto done;
-    if (a.json) {
-        rc = dlq_cli_print_json(&r);
-        goto done;
-    }
-    json_t *doc = dlq_cli_reply_object(&r);
-    rc = doc ? print_table(&a, doc) : DLQ_EXIT_ERROR;
-    json_decref(doc);
+    rc = dlq_cli_fetch(&a.conn, "GET", path.data, NULL, a.json, render_table, &a);
 done:
-    dlq_cli_reply_free(&r);
     dlq_buf_free(&path);
     dlq_buf_free(&a.status);
     return rc;

@@ -263,6 +263,12 @@ static int check_value(const char *cmd, int opt, const char *name, const char *a
     }
 }
 
+static int render_view(json_t *doc, void *arg)
+{
+    const struct view *vw = arg;
+    return vw->print(doc);
+}
+
 static int run(const struct view *vw, int argc, char **argv)
 {
     struct dlq_cli_conn conn;
@@ -302,7 +308,6 @@ static int run(const struct view *vw, int argc, char **argv)
         return DLQ_EXIT_USAGE;
 
     struct dlq_buf path = {0};
-    struct dlq_cli_reply r = {0};
     int rc = DLQ_EXIT_ERROR;
     dlq_buf_puts(&path, vw->path);
     for (size_t i = 0; i < NPARAMS; i++)
@@ -311,18 +316,8 @@ static int run(const struct view *vw, int argc, char **argv)
         fprintf(stderr, "dlq: out of memory\n");
         goto done;
     }
-    rc = dlq_cli_call(&conn, "GET", path.data, NULL, &r);
-    if (rc != DLQ_EXIT_OK)
-        goto done;
-    if (json) {
-        rc = dlq_cli_print_json(&r);
-        goto done;
-    }
-    json_t *doc = dlq_cli_reply_object(&r);
-    rc = doc ? vw->print(doc) : DLQ_EXIT_ERROR;
-    json_decref(doc);
+    rc = dlq_cli_fetch(&conn, "GET", path.data, NULL, json, render_view, (void *)vw);
 done:
-    dlq_cli_reply_free(&r);
     dlq_buf_free(&path);
     return rc;
 }
