@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "dlq/error.h"
+#include "dlq/job.h"
 #include "dlq/types.h"
 
 enum dlq_durability {
@@ -57,6 +58,8 @@ struct dlq_act {
     const struct dlq_edit *edit; /* RETRY / FORCE_RETRY: edit-and-replay, or NULL */
     const char *error_json;      /* REPLAY_FAILED: {"type","message","traceback"} text, or NULL */
     const char *op_id;           /* the bulk operation this is part of, or NULL */
+    int keep_attempts; /* issue 4: RETRY/FORCE_RETRY: 1 continues the entry's attempt count
+                          in the replay job (reset_attempts false); 0 starts at zero */
 };
 
 /* The outcome of an action on one entry of a bulk call. */
@@ -192,6 +195,50 @@ struct dlq_store_metrics {
 };
 void dlq_store_metrics_clear(struct dlq_store_metrics *m);
 /* ---- end of slice C1 types ---- */
+
+/* ---- issue 4: the job queue's calls ---- */
+/* What a reserve asks for. task_names (ntask of them) NULL: any task. */
+struct dlq_reserve {
+    const char *queue;  /* NULL only with target WEBHOOK: every queue */
+    const char *tenant; /* NULL: any tenant */
+    const char *const *task_names;
+    size_t ntask;
+    size_t max;           /* 1..100 */
+    int lease_s;          /* <= 0: each job's timeout_s */
+    const char *worker_id;
+    enum dlq_target target; /* NATIVE for workers; WEBHOOK for the dispatcher */
+    int64_t now;
+};
+/* One ack of a batch. result is JSON text or NULL. */
+struct dlq_job_ack {
+    const char *job_id;
+    const char *lease_token;
+    const char *result;
+};
+/* A failed attempt reported by the worker holding the lease. */
+struct dlq_job_fail {
+    const char *job_id;
+    const char *lease_token;
+    const char *tenant; /* NULL: any; else the job must belong to it */
+    int retryable;
+    enum dlq_reason reason; /* not retryable: PERMANENT_FAILURE, JOB_NOT_FOUND or
+                               INVALID_ARGUMENTS (NONE: PERMANENT_FAILURE) */
+    const char *error_json; /* {"type","message","traceback"} text, or NULL */
+    int64_t now;
+};
+/* The outcome of one job call (enqueue, ack, fail, heartbeat, cancel). */
+struct dlq_job_result {
+    int code;    /* DLQ_OK, DLQ_E_NOTFOUND, DLQ_E_CONFLICT or DLQ_E_INVAL */
+    int created; /* enqueue: 0 when the idempotency key matched an existing job */
+    char job_id[40];
+    enum dlq_job_state state; /* after the call */
+    int attempt;
+    int64_t next_run_at;      /* fail: when the retry runs (state SCHEDULED) */
+    int64_t lease_expires_at; /* heartbeat */
+    char dlq_id[40];          /* fail to DEAD: the entry created (or the replayed one) */
+    char detail[200];         /* why it was refused */
+};
+/* ---- end of issue 4 types ---- */
 
 /* Version 1 of the methods. A backend fills every pointer. Each returns DLQ_OK
  * or a negative dlq code with detail written to err (errlen bytes). */
@@ -360,6 +407,93 @@ struct dlq_store_methods {
     /* count_entries sets *n to how many entries are stored (any status). */
     int (*count_entries)(struct dlq_store *s, int64_t *n, char *err, size_t errlen);
     /* ==== end of slice C2 ==== */
+
+    /* ==== issue 4: the job queue ====
+     * job_enqueue stores n jobs in one commit. Each arrives complete from the
+     * service: job_id, state QUEUED (run_at <= now) or SCHEDULED, run_at,
+     * created_at/updated_at, every default filled, tenant_id "" for none. A
+     * job whose idempotency_key exists within its tenant and queue is not
+     * stored again: its result has created 0, the existing job_id and state.
+     * res has n slots. */
+    int (*job_enqueue)(struct dlq_store *s, const struct dlq_job *jobs, size_t n,
+                       struct dlq_job_result *res, char *err, size_t errlen);
+    /* job_reserve leases up to rq->max QUEUED jobs of rq->queue whose target
+     * is rq->target, highest priority first, then oldest (by index), unless
+     * the queue is paused (then none). Each becomes RUNNING with attempt + 1,
+     * a fresh random lease_token, lease_expires_at = now + lease, worker_id
+     * and started_at = now. out has rq->max slots (caller clears each); *n
+     * receives how many were leased (0 is DLQ_OK). */
+    int (*job_reserve)(struct dlq_store *s, const struct dlq_reserve *rq, struct dlq_job *out,
+                       size_t *n, char *err, size_t errlen);
+    /* job_ack finishes n leased jobs in one commit. Each must be RUNNING with
+     * that lease_token (else its result is DLQ_E_CONFLICT naming the state,
+     * or DLQ_E_NOTFOUND; tenant non-NULL: jobs of that tenant only). It
+     * becomes SUCCEEDED with result and finished_at, the attempt appended to
+     * attempts. A job with replay_of moves that entry by REPLAY_SUCCEEDED
+     * (resolved, resolution_type replay_succeeded, counted in its bulk op)
+     * in the same transaction; an entry that moved on meanwhile is left as it
+     * is and the ack still succeeds. res has n slots. */
+    int (*job_ack)(struct dlq_store *s, const struct dlq_job_ack *acks, size_t n,
+                   const char *tenant, int64_t now, struct dlq_job_result *res, char *err,
+                   size_t errlen);
+    /* job_fail records a failed attempt of a leased job (stale token:
+     * DLQ_E_CONFLICT). Retryable with attempts left (attempt <= max_retries):
+     * SCHEDULED at now + dlq_backoff_ms(the job's backoff, attempt, random).
+     * Otherwise DEAD, and in the same transaction either (no replay_of) a
+     * new DLQ entry: original_task_id = job_id; task_name, args, kwargs,
+     * queue, priority, tenant, metadata from the job; exception from
+     * error_json; reason f->reason, or max_retries_exceeded when retryable;
+     * retries_attempted = attempt; max_replays from the queue's settings;
+     * history: one "attempt_failed" event per attempt (actor the worker,
+     * details {attempt, error, duration_ms, started_at}), then "captured";
+     * or (replay_of) that entry gets REPLAY_FAILED with the error in its
+     * history (pending_review, or requires_review at the cap). *res tells
+     * which (state, attempt, next_run_at or dlq_id). */
+    int (*job_fail)(struct dlq_store *s, const struct dlq_job_fail *f, struct dlq_job_result *res,
+                    char *err, size_t errlen);
+    /* job_heartbeat extends a lease to now + extend_s (<= 0: the job's
+     * timeout_s); res->lease_expires_at. Stale token: DLQ_E_CONFLICT. */
+    int (*job_heartbeat)(struct dlq_store *s, const char *job_id, const char *lease_token,
+                         const char *tenant, int extend_s, int64_t now,
+                         struct dlq_job_result *res, char *err, size_t errlen);
+    /* job_cancel moves a QUEUED or SCHEDULED job to CANCELLED (else
+     * DLQ_E_CONFLICT naming its state). */
+    int (*job_cancel)(struct dlq_store *s, const char *job_id, const char *tenant, int64_t now,
+                      struct dlq_job_result *res, char *err, size_t errlen);
+    /* job_get reads a job by job_id (of tenant when non-NULL; caller clears). */
+    int (*job_get)(struct dlq_store *s, const char *job_id, const char *tenant,
+                   struct dlq_job *out, char *err, size_t errlen);
+    /* job_dispatched finishes a leased WEBHOOK job the target accepted: it
+     * becomes DISPATCHED; task_id (non-NULL) becomes the replayed entry's
+     * retry_task_id, so the target's later failure report finds the entry. */
+    int (*job_dispatched)(struct dlq_store *s, const char *job_id, const char *lease_token,
+                          const char *task_id, int64_t now, char *err, size_t errlen);
+    /* job_tick runs one bounded batch of the timers at now, found by index
+     * in time order: at most limit SCHEDULED jobs due (run_at <= now) become
+     * QUEUED; at most limit RUNNING jobs whose lease expired are failed
+     * attempts with error {"type":"timeout",...} (retried with backoff, or
+     * DEAD with reason timeout, as job_fail). *ready and *expired count
+     * them; *next_due is the earliest run_at / lease_expires_at still ahead
+     * (0: none). */
+    int (*job_tick)(struct dlq_store *s, int64_t now, int limit, int64_t *ready,
+                    int64_t *expired, int64_t *next_due, char *err, size_t errlen);
+    /* job_purge deletes at most limit final jobs (succeeded, cancelled,
+     * dispatched; dead ones too: their entry keeps them) finished before
+     * cutoff; *n receives how many. */
+    int (*job_purge)(struct dlq_store *s, int64_t cutoff, int limit, int64_t *n, char *err,
+                     size_t errlen);
+    /* queue_list returns the depths of every queue that has jobs or
+     * settings, by name, from counters (tenant non-NULL: that tenant's
+     * jobs). Caller frees the array with free(). */
+    int (*queue_list)(struct dlq_store *s, const char *tenant, struct dlq_queue_info **out,
+                      size_t *n, char *err, size_t errlen);
+    /* queue_settings_get fills *out (the defaults when never set: native,
+     * max_replays -1, not paused); queue_settings_put upserts every field. */
+    int (*queue_settings_get)(struct dlq_store *s, const char *queue,
+                              struct dlq_queue_settings *out, char *err, size_t errlen);
+    int (*queue_settings_put)(struct dlq_store *s, const struct dlq_queue_settings *in,
+                              char *err, size_t errlen);
+    /* ==== end of issue 4 ==== */
 };
 
 /* The base every backend struct embeds as its first member. */
@@ -457,6 +591,36 @@ int dlq_store_export_page(struct dlq_store *s, const struct dlq_filter *f, int l
                           struct dlq_page *out, char *err, size_t errlen);
 int dlq_store_count_entries(struct dlq_store *s, int64_t *n, char *err, size_t errlen);
 /* ---- end of slice C2 wrappers ---- */
+/* ---- issue 4 wrappers (the job queue) ---- */
+int dlq_store_job_enqueue(struct dlq_store *s, const struct dlq_job *jobs, size_t n,
+                          struct dlq_job_result *res, char *err, size_t errlen);
+int dlq_store_job_reserve(struct dlq_store *s, const struct dlq_reserve *rq, struct dlq_job *out,
+                          size_t *n, char *err, size_t errlen);
+int dlq_store_job_ack(struct dlq_store *s, const struct dlq_job_ack *acks, size_t n,
+                      const char *tenant, int64_t now, struct dlq_job_result *res, char *err,
+                      size_t errlen);
+int dlq_store_job_fail(struct dlq_store *s, const struct dlq_job_fail *f,
+                       struct dlq_job_result *res, char *err, size_t errlen);
+int dlq_store_job_heartbeat(struct dlq_store *s, const char *job_id, const char *lease_token,
+                            const char *tenant, int extend_s, int64_t now,
+                            struct dlq_job_result *res, char *err, size_t errlen);
+int dlq_store_job_cancel(struct dlq_store *s, const char *job_id, const char *tenant, int64_t now,
+                         struct dlq_job_result *res, char *err, size_t errlen);
+int dlq_store_job_get(struct dlq_store *s, const char *job_id, const char *tenant,
+                      struct dlq_job *out, char *err, size_t errlen);
+int dlq_store_job_dispatched(struct dlq_store *s, const char *job_id, const char *lease_token,
+                             const char *task_id, int64_t now, char *err, size_t errlen);
+int dlq_store_job_tick(struct dlq_store *s, int64_t now, int limit, int64_t *ready,
+                       int64_t *expired, int64_t *next_due, char *err, size_t errlen);
+int dlq_store_job_purge(struct dlq_store *s, int64_t cutoff, int limit, int64_t *n, char *err,
+                        size_t errlen);
+int dlq_store_queue_list(struct dlq_store *s, const char *tenant, struct dlq_queue_info **out,
+                         size_t *n, char *err, size_t errlen);
+int dlq_store_queue_settings_get(struct dlq_store *s, const char *queue,
+                                 struct dlq_queue_settings *out, char *err, size_t errlen);
+int dlq_store_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settings *in,
+                                 char *err, size_t errlen);
+/* ---- end of issue 4 wrappers ---- */
 
 /* dlq_store_fault_new wraps inner in a store that fails with DLQ_E_UNAVAILABLE
  * every call from the fail_from-th on (counting from 1, all methods but close
