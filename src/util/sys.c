@@ -5,6 +5,8 @@
  * their values passed in so that it stays deterministic.
  */
 #include <pthread.h>
+#include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -29,11 +31,34 @@ int64_t dlq_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Each thread draws its random bytes from its own pool, refilled from
+ * OpenSSL's generator 512 bytes at a time: one RAND_bytes call costs about
+ * as much as the rest of an ingest's id and time handling, and the ids of a
+ * busy server need only 10 bytes each. The pool remembers the process that
+ * filled it, so a forked child never repeats its parent's bytes. */
+#define RAND_POOL 512
+static _Thread_local unsigned char rand_pool[RAND_POOL];
+static _Thread_local size_t rand_left;
+static _Thread_local pid_t rand_pid;
+
 int dlq_random(void *buf, size_t n)
 {
     if (n > (size_t)INT32_MAX)
         return DLQ_E_INTERNAL;
-    return RAND_bytes(buf, (int)n) == 1 ? DLQ_OK : DLQ_E_INTERNAL;
+    if (n > RAND_POOL / 4)
+        return RAND_bytes(buf, (int)n) == 1 ? DLQ_OK : DLQ_E_INTERNAL;
+    pid_t pid = getpid();
+    if (rand_left < n || rand_pid != pid) {
+        if (RAND_bytes(rand_pool, RAND_POOL) != 1)
+            return DLQ_E_INTERNAL;
+        rand_left = RAND_POOL;
+        rand_pid = pid;
+    }
+    /* Take from the end, and wipe what was handed out. */
+    rand_left -= n;
+    memcpy(buf, rand_pool + rand_left, n);
+    memset(rand_pool + rand_left, 0, n);
+    return DLQ_OK;
 }
 
 static void to_hex(const unsigned char *d, size_t n, char *out)

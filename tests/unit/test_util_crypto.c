@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -68,6 +70,38 @@ static void test_random(void **state)
     assert_memory_not_equal(a, zero, sizeof a);
 }
 
+/* The per-thread pool: many small draws never repeat (10-byte ids), and a
+ * forked child does not hand out its parent's next bytes. */
+static void test_random_pool(void **state)
+{
+    (void)state;
+    enum { N = 400 };
+    static unsigned char ids[N][10];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(dlq_random(ids[i], sizeof ids[i]), DLQ_OK);
+        for (int j = 0; j < i; j++)
+            assert_memory_not_equal(ids[i], ids[j], sizeof ids[i]);
+    }
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        unsigned char c[10];
+        int ok = dlq_random(c, sizeof c) == DLQ_OK && write(fds[1], c, sizeof c) == sizeof c;
+        _exit(ok ? 0 : 1);
+    }
+    unsigned char child[10], mine[10];
+    assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(dlq_random(mine, sizeof mine), DLQ_OK);
+    assert_memory_not_equal(child, mine, sizeof mine);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void test_clocks(void **state)
 {
     (void)state;
@@ -85,7 +119,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_ct_equal),       cmocka_unit_test(test_random),
-        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_random_pool),    cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

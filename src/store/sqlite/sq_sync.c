@@ -37,8 +37,8 @@
 
 /* WAL sizes, in pages: past the first the checkpointer is woken; past the
  * second the writer completes a checkpoint itself. */
-#define SQ_CKPT_FRAMES      2000
-#define SQ_CKPT_SYNC_FRAMES 8000
+#define SQ_CKPT_FRAMES      8000
+#define SQ_CKPT_SYNC_FRAMES 32000
 
 /* dlq_sq_sync_submit hands a committed group to the syncer, which wakes its
  * submitters once the group is on the disk. */
