@@ -80,7 +80,7 @@ void dlq_job_clear(struct dlq_job *j);
 
 /* Settings of a queue (PUT /api/v1/queues/{queue}/settings). */
 struct dlq_queue_settings {
-    char queue[128];
+    char queue[129]; /* up to 128 bytes of name */
     enum dlq_target target;
     char webhook_url[512];    /* target webhook */
     char webhook_secret[256]; /* HMAC key; never shown back */
@@ -90,7 +90,7 @@ struct dlq_queue_settings {
 
 /* Depths of a queue, from counters (no scans). */
 struct dlq_queue_info {
-    char queue[128];
+    char queue[129]; /* up to 128 bytes of name */
     int64_t n[DLQ_JOB_STATE_COUNT]; /* by state */
     int64_t oldest_ready_at;        /* run_at of the oldest queued job, 0: none */
     struct dlq_queue_settings settings;

@@ -329,6 +329,141 @@ static int f_audit_list(struct dlq_store *s, const struct dlq_audit_filter *f,
     return dlq_store_audit_list(inner_of(s), f, out, n, next_cursor, err, errlen);
 }
 
+/* ---- issue 4 forwarding: the job queue ---- */
+static int f_job_enqueue(struct dlq_store *s, const struct dlq_job *jobs, size_t n,
+                         struct dlq_job_result *res, char *err, size_t errlen)
+{
+    if (fault_hit(s)) {
+        for (size_t i = 0; i < n; i++) {
+            memset(&res[i], 0, sizeof(res[i]));
+            res[i].code = DLQ_E_UNAVAILABLE;
+        }
+        return injected(err, errlen);
+    }
+    return dlq_store_job_enqueue(inner_of(s), jobs, n, res, err, errlen);
+}
+
+static int f_job_reserve(struct dlq_store *s, const struct dlq_reserve *rq, struct dlq_job *out,
+                         size_t *n, char *err, size_t errlen)
+{
+    *n = 0;
+    if (fault_hit(s))
+        return injected(err, errlen);
+    return dlq_store_job_reserve(inner_of(s), rq, out, n, err, errlen);
+}
+
+static int f_job_ack(struct dlq_store *s, const struct dlq_job_ack *acks, size_t n,
+                     const char *tenant, int64_t now, struct dlq_job_result *res, char *err,
+                     size_t errlen)
+{
+    if (fault_hit(s)) {
+        for (size_t i = 0; i < n; i++) {
+            memset(&res[i], 0, sizeof(res[i]));
+            res[i].code = DLQ_E_UNAVAILABLE;
+        }
+        return injected(err, errlen);
+    }
+    return dlq_store_job_ack(inner_of(s), acks, n, tenant, now, res, err, errlen);
+}
+
+static int f_job_fail(struct dlq_store *s, const struct dlq_job_fail *f,
+                      struct dlq_job_result *res, char *err, size_t errlen)
+{
+    if (fault_hit(s)) {
+        memset(res, 0, sizeof(*res));
+        res->code = DLQ_E_UNAVAILABLE;
+        return injected(err, errlen);
+    }
+    return dlq_store_job_fail(inner_of(s), f, res, err, errlen);
+}
+
+static int f_job_heartbeat(struct dlq_store *s, const char *job_id, const char *lease_token,
+                           const char *tenant, int extend_s, int64_t now,
+                           struct dlq_job_result *res, char *err, size_t errlen)
+{
+    if (fault_hit(s)) {
+        memset(res, 0, sizeof(*res));
+        res->code = DLQ_E_UNAVAILABLE;
+        return injected(err, errlen);
+    }
+    return dlq_store_job_heartbeat(inner_of(s), job_id, lease_token, tenant, extend_s, now, res,
+                                   err, errlen);
+}
+
+static int f_job_cancel(struct dlq_store *s, const char *job_id, const char *tenant, int64_t now,
+                        struct dlq_job_result *res, char *err, size_t errlen)
+{
+    if (fault_hit(s)) {
+        memset(res, 0, sizeof(*res));
+        res->code = DLQ_E_UNAVAILABLE;
+        return injected(err, errlen);
+    }
+    return dlq_store_job_cancel(inner_of(s), job_id, tenant, now, res, err, errlen);
+}
+
+static int f_job_get(struct dlq_store *s, const char *job_id, const char *tenant,
+                     struct dlq_job *out, char *err, size_t errlen)
+{
+    if (fault_hit(s)) {
+        memset(out, 0, sizeof(*out));
+        return injected(err, errlen);
+    }
+    return dlq_store_job_get(inner_of(s), job_id, tenant, out, err, errlen);
+}
+
+static int f_job_dispatched(struct dlq_store *s, const char *job_id, const char *lease_token,
+                            const char *task_id, int64_t now, char *err, size_t errlen)
+{
+    if (fault_hit(s))
+        return injected(err, errlen);
+    return dlq_store_job_dispatched(inner_of(s), job_id, lease_token, task_id, now, err, errlen);
+}
+
+static int f_job_tick(struct dlq_store *s, int64_t now, int limit, int64_t *ready,
+                      int64_t *expired, int64_t *next_due, char *err, size_t errlen)
+{
+    *ready = *expired = *next_due = 0;
+    if (fault_hit(s))
+        return injected(err, errlen);
+    return dlq_store_job_tick(inner_of(s), now, limit, ready, expired, next_due, err, errlen);
+}
+
+static int f_job_purge(struct dlq_store *s, int64_t cutoff, int limit, int64_t *n, char *err,
+                       size_t errlen)
+{
+    *n = 0;
+    if (fault_hit(s))
+        return injected(err, errlen);
+    return dlq_store_job_purge(inner_of(s), cutoff, limit, n, err, errlen);
+}
+
+static int f_queue_list(struct dlq_store *s, const char *tenant, struct dlq_queue_info **out,
+                        size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (fault_hit(s))
+        return injected(err, errlen);
+    return dlq_store_queue_list(inner_of(s), tenant, out, n, err, errlen);
+}
+
+static int f_queue_settings_get(struct dlq_store *s, const char *queue,
+                                struct dlq_queue_settings *out, char *err, size_t errlen)
+{
+    if (fault_hit(s))
+        return injected(err, errlen);
+    return dlq_store_queue_settings_get(inner_of(s), queue, out, err, errlen);
+}
+
+static int f_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settings *in,
+                                char *err, size_t errlen)
+{
+    if (fault_hit(s))
+        return injected(err, errlen);
+    return dlq_store_queue_settings_put(inner_of(s), in, err, errlen);
+}
+/* ---- end of issue 4 forwarding ---- */
+
 static const struct dlq_store_methods fault_methods = {
     .version = 1,
     .name = "fault",
@@ -365,6 +500,20 @@ static const struct dlq_store_methods fault_methods = {
     .alert_save = f_alert_save,
     .metrics = f_metrics,
     .commit_histogram = f_commit_histogram,
+    /* issue 4 */
+    .job_enqueue = f_job_enqueue,
+    .job_reserve = f_job_reserve,
+    .job_ack = f_job_ack,
+    .job_fail = f_job_fail,
+    .job_heartbeat = f_job_heartbeat,
+    .job_cancel = f_job_cancel,
+    .job_get = f_job_get,
+    .job_dispatched = f_job_dispatched,
+    .job_tick = f_job_tick,
+    .job_purge = f_job_purge,
+    .queue_list = f_queue_list,
+    .queue_settings_get = f_queue_settings_get,
+    .queue_settings_put = f_queue_settings_put,
 };
 
 /* dlq_store_fault_new wraps inner (taking ownership). fail_from <= 0 never

@@ -312,3 +312,99 @@ void dlq_store_commit_histogram(struct dlq_store *s, struct dlq_hist *out)
     s->m->commit_histogram(s, out);
 }
 /* ---- end of slice C1 wrappers ---- */
+
+/* ---- issue 4 wrappers: the job queue ---- */
+int dlq_store_job_enqueue(struct dlq_store *s, const struct dlq_job *jobs, size_t n,
+                          struct dlq_job_result *res, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_enqueue && jobs && res && n > 0);
+    return s->m->job_enqueue(s, jobs, n, res, err, errlen);
+}
+
+int dlq_store_job_reserve(struct dlq_store *s, const struct dlq_reserve *rq, struct dlq_job *out,
+                          size_t *n, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_reserve && rq && out && n && rq->max > 0);
+    assert(rq->queue || rq->target == DLQ_TARGET_WEBHOOK);
+    return s->m->job_reserve(s, rq, out, n, err, errlen);
+}
+
+int dlq_store_job_ack(struct dlq_store *s, const struct dlq_job_ack *acks, size_t n,
+                      const char *tenant, int64_t now, struct dlq_job_result *res, char *err,
+                      size_t errlen)
+{
+    assert(s && s->m && s->m->job_ack && acks && res && n > 0);
+    return s->m->job_ack(s, acks, n, tenant, now, res, err, errlen);
+}
+
+int dlq_store_job_fail(struct dlq_store *s, const struct dlq_job_fail *f,
+                       struct dlq_job_result *res, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_fail && f && f->job_id && res);
+    return s->m->job_fail(s, f, res, err, errlen);
+}
+
+int dlq_store_job_heartbeat(struct dlq_store *s, const char *job_id, const char *lease_token,
+                            const char *tenant, int extend_s, int64_t now,
+                            struct dlq_job_result *res, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_heartbeat && job_id && res);
+    return s->m->job_heartbeat(s, job_id, lease_token, tenant, extend_s, now, res, err, errlen);
+}
+
+int dlq_store_job_cancel(struct dlq_store *s, const char *job_id, const char *tenant, int64_t now,
+                         struct dlq_job_result *res, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_cancel && job_id && res);
+    return s->m->job_cancel(s, job_id, tenant, now, res, err, errlen);
+}
+
+int dlq_store_job_get(struct dlq_store *s, const char *job_id, const char *tenant,
+                      struct dlq_job *out, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_get && job_id && out);
+    return s->m->job_get(s, job_id, tenant, out, err, errlen);
+}
+
+int dlq_store_job_dispatched(struct dlq_store *s, const char *job_id, const char *lease_token,
+                             const char *task_id, int64_t now, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_dispatched && job_id);
+    return s->m->job_dispatched(s, job_id, lease_token, task_id, now, err, errlen);
+}
+
+int dlq_store_job_tick(struct dlq_store *s, int64_t now, int limit, int64_t *ready,
+                       int64_t *expired, int64_t *next_due, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->job_tick && ready && expired && next_due && limit > 0);
+    return s->m->job_tick(s, now, limit, ready, expired, next_due, err, errlen);
+}
+
+int dlq_store_job_purge(struct dlq_store *s, int64_t cutoff, int limit, int64_t *n, char *err,
+                        size_t errlen)
+{
+    assert(s && s->m && s->m->job_purge && n && limit > 0);
+    return s->m->job_purge(s, cutoff, limit, n, err, errlen);
+}
+
+int dlq_store_queue_list(struct dlq_store *s, const char *tenant, struct dlq_queue_info **out,
+                         size_t *n, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->queue_list && out && n);
+    return s->m->queue_list(s, tenant, out, n, err, errlen);
+}
+
+int dlq_store_queue_settings_get(struct dlq_store *s, const char *queue,
+                                 struct dlq_queue_settings *out, char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->queue_settings_get && queue && out);
+    return s->m->queue_settings_get(s, queue, out, err, errlen);
+}
+
+int dlq_store_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settings *in,
+                                 char *err, size_t errlen)
+{
+    assert(s && s->m && s->m->queue_settings_put && in && in->queue[0]);
+    return s->m->queue_settings_put(s, in, err, errlen);
+}
+/* ---- end of issue 4 wrappers ---- */

@@ -80,6 +80,12 @@ static void json_str(struct dlq_buf *b, const char *s)
         dlq_buf_puts(b, "null");
 }
 
+/* is_replay: RETRY and FORCE_RETRY create the replay job (issue 4). */
+static int is_replay(const struct dlq_act *a)
+{
+    return a->action == DLQ_ACTION_RETRY || a->action == DLQ_ACTION_FORCE_RETRY;
+}
+
 /* ---- act: one entry ---- */
 
 struct act_req {
@@ -105,10 +111,16 @@ static int act_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
         return code;
     if ((code = dlq_sq_act_apply(w, &q->row, q->a, q->rtid, err, errlen)) != DLQ_OK)
         return code;
-    if (q->audit) {
+    struct sq_jdelta d = {0}; /* issue 4: the replay is a job */
+    if (is_replay(q->a) && q->rtid)
+        code = dlq_sq_job_from_entry(w, &q->row, q->rtid, q->a, &d, err, errlen);
+    if (code == DLQ_OK && q->audit) {
         const char *ids[1] = {q->row.e.dlq_id};
         code = dlq_sq_audit_write(w, q->audit, q->a->now, ids, 1, err, errlen);
     }
+    if (code == DLQ_OK) /* last: the job depths count only if the request stands */
+        return dlq_sq_jdelta_flush(w, &d, err, errlen);
+    dlq_sq_jdelta_free(&d);
     return code;
 }
 
@@ -145,6 +157,7 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
 {
     struct many_req *q = arg;
     const char **done = calloc(q->n ? q->n : 1, sizeof *done);
+    struct sq_jdelta jd = {0}; /* issue 4: depths of the replay jobs */
     size_t ndone = 0;
     int code = DLQ_OK;
     if (done == NULL)
@@ -175,6 +188,8 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
         } else if (code == DLQ_OK) {
             r->status = row.e.status;
             done[ndone++] = q->ids[i];
+            if (is_replay(q->a) && q->rtids && q->rtids[i])
+                code = dlq_sq_job_from_entry(w, &row, q->rtids[i], q->a, &jd, err, errlen);
         } else {
             snprintf(err, errlen, "%s", r->detail);
         }
@@ -182,6 +197,9 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     }
     if (code == DLQ_OK && q->audit)
         code = dlq_sq_audit_write(w, q->audit, q->a->now, done, ndone, err, errlen);
+    if (code == DLQ_OK) /* last: the job depths count only if the request stands */
+        code = dlq_sq_jdelta_flush(w, &jd, err, errlen);
+    dlq_sq_jdelta_free(&jd);
     free(done);
     return code;
 }
@@ -200,6 +218,34 @@ int dlq_sq_act_many(struct dlq_store *base, const char *const *ids, size_t n,
             res[i].code = code;
             snprintf(res[i].detail, sizeof res[i].detail, "%s", err ? err : "");
         }
+    return code;
+}
+
+/* ---- issue 4: the outcome of a replay job ---- */
+
+/* dlq_sq_act_replay_outcome: see sq_int.h. The full row is read for a
+ * failure (its text index row is rewritten with the new error). */
+int dlq_sq_act_replay_outcome(struct sq_conn *w, const char *dlq_id, const char *job_id, int ok,
+                              const char *error_json, const char *actor, int64_t now, char *err,
+                              size_t errlen)
+{
+    struct sq_act_row row = {0};
+    int code = find_row(w, ok ? sql_light_by_dlq_id : sql_by_dlq_id, dlq_id, NULL, &row, err,
+                        errlen);
+    if (code <= 0)
+        return code;
+    code = DLQ_OK;
+    if (row.e.status == DLQ_STATUS_RETRIED && row.e.retry_task_id &&
+        strcmp(row.e.retry_task_id, job_id) == 0) {
+        struct dlq_act a = {.action = ok ? DLQ_ACTION_REPLAY_SUCCEEDED : DLQ_ACTION_REPLAY_FAILED,
+                            .now = now,
+                            .actor = actor,
+                            .error_json = error_json};
+        code = dlq_sq_act_apply(w, &row, &a, NULL, err, errlen);
+        if (code == DLQ_E_CONFLICT) /* the state machine refused: left as it is */
+            code = DLQ_OK;
+    }
+    dlq_sq_act_row_clear(&row);
     return code;
 }
 

@@ -102,7 +102,7 @@ static void bind_entry(sqlite3_stmt *st, const struct dlq_entry *e, const char *
 /* insert_entry writes e (with who captured it: the "captured" history event
  * is derived from the row) and its FTS row, and counts it. */
 static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char *tenant,
-                        const char *actor, char *err, size_t errlen)
+                        const char *actor, sqlite3_int64 *rowid, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     int code = dlq_sq_stmt(w, SQ_ENTRY_INSERT, &st, err, errlen);
@@ -113,6 +113,8 @@ static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char
     if ((code = step_done(w, st, err, errlen, "insert entry")) != DLQ_OK)
         return code;
     sqlite3_int64 id = sqlite3_last_insert_rowid(w->db);
+    if (rowid)
+        *rowid = id;
 
     if ((code = dlq_sq_stmt(w, SQ_FTS_INSERT, &st, err, errlen)) != DLQ_OK)
         return code;
@@ -157,7 +159,7 @@ static int capture_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
             if (code == 1)
                 continue;
         }
-        if ((code = insert_entry(w, e, tenant, c->actor, err, errlen)) != DLQ_OK)
+        if ((code = insert_entry(w, e, tenant, c->actor, NULL, err, errlen)) != DLQ_OK)
             return code;
         /* slice C1: hourly and failure-group counters, same transaction. */
         if ((code = dlq_sq_capture_extras(w, e, err, errlen)) != DLQ_OK)
@@ -170,6 +172,19 @@ static int capture_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
         r->created = 1;
     }
     return DLQ_OK;
+}
+
+/* dlq_sq_capture_insert (issue 4: a job dead-lettering) stores one new
+ * entry inside the caller's write request exactly as capture_fn does for a
+ * new entry: row, text index, counters, hourly and group counts. */
+int dlq_sq_capture_insert(struct sq_conn *w, const struct dlq_entry *e, const char *actor,
+                          sqlite3_int64 *rowid, char *err, size_t errlen)
+{
+    const char *tenant = e->tenant_id ? e->tenant_id : "";
+    int code = insert_entry(w, e, tenant, actor, rowid, err, errlen);
+    if (code == DLQ_OK)
+        code = dlq_sq_capture_extras(w, e, err, errlen);
+    return code;
 }
 
 /* dlq_sq_capture stores n entries in one commit (store.h). On error no entry

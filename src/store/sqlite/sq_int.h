@@ -99,13 +99,29 @@ enum sq_col {
 /* Per-connection cache of dynamically built SQL (list queries), keyed by the
  * SQL text: a filter's shape, never its values, decides the text, so a few
  * slots cover the traffic. */
-#define SQ_DYN_SLOTS 24
+#define SQ_DYN_SLOTS 64 /* issue 4: the job statements joined the writer's set */
 struct sq_dyn {
     char *sql;
     sqlite3_stmt *st;
 };
 
 struct sq_cube;
+
+/* issue 4: job depth counter changes (queue_counts), summed per (queue,
+ * tenant, state): a request sums its own (sq_job*.c) and hands them to the
+ * writer connection's sums when it succeeds (dlq_sq_jdelta_flush); the
+ * writer applies those once per key before the group commits
+ * (dlq_sq_jdelta_apply), as it does with the cube. */
+struct sq_jdelta_key {
+    char *queue, *tenant;
+    int state;
+    int64_t d;
+};
+struct sq_jdelta {
+    struct sq_jdelta_key *k;
+    size_t n, cap;
+    int oom;
+};
 
 /* A connection and its statement caches. Used by one thread at a time. */
 struct sq_conn {
@@ -114,6 +130,7 @@ struct sq_conn {
     struct sq_dyn dyn[SQ_DYN_SLOTS];
     unsigned dyn_next;    /* next slot to evict, round-robin */
     struct sq_cube *cube; /* writer only: counter changes of the group */
+    struct sq_jdelta jd;  /* writer only: job depth changes of the group (issue 4) */
     struct sq_conn *next;
 };
 
@@ -391,5 +408,116 @@ void dlq_sq_where_from(struct sq_sql *q, const struct sq_where *w, const char *i
 void dlq_sq_where_status(struct sq_sql *q, const struct sq_where *w, const char *col);
 void dlq_sq_where_conds(struct sq_sql *q, const struct sq_where *w, unsigned flags);
 /* ---- end of shared filter SQL ---- */
+
+/* ---- issue 4: the job queue (sq_job.c, sq_job_run.c, sq_job_fail.c, sq_job_queue.c) ---- */
+int dlq_sq_job_enqueue(struct dlq_store *s, const struct dlq_job *jobs, size_t n,
+                       struct dlq_job_result *res, char *err, size_t errlen);
+int dlq_sq_job_reserve(struct dlq_store *s, const struct dlq_reserve *rq, struct dlq_job *out,
+                       size_t *n, char *err, size_t errlen);
+int dlq_sq_job_ack(struct dlq_store *s, const struct dlq_job_ack *acks, size_t n,
+                   const char *tenant, int64_t now, struct dlq_job_result *res, char *err,
+                   size_t errlen);
+int dlq_sq_job_fail(struct dlq_store *s, const struct dlq_job_fail *f, struct dlq_job_result *res,
+                    char *err, size_t errlen);
+int dlq_sq_job_heartbeat(struct dlq_store *s, const char *job_id, const char *lease_token,
+                         const char *tenant, int extend_s, int64_t now, struct dlq_job_result *res,
+                         char *err, size_t errlen);
+int dlq_sq_job_cancel(struct dlq_store *s, const char *job_id, const char *tenant, int64_t now,
+                      struct dlq_job_result *res, char *err, size_t errlen);
+int dlq_sq_job_get(struct dlq_store *s, const char *job_id, const char *tenant,
+                   struct dlq_job *out, char *err, size_t errlen);
+int dlq_sq_job_dispatched(struct dlq_store *s, const char *job_id, const char *lease_token,
+                          const char *task_id, int64_t now, char *err, size_t errlen);
+int dlq_sq_job_tick(struct dlq_store *s, int64_t now, int limit, int64_t *ready, int64_t *expired,
+                    int64_t *next_due, char *err, size_t errlen);
+int dlq_sq_job_purge(struct dlq_store *s, int64_t cutoff, int limit, int64_t *n, char *err,
+                     size_t errlen);
+int dlq_sq_queue_list(struct dlq_store *s, const char *tenant, struct dlq_queue_info **out,
+                      size_t *n, char *err, size_t errlen);
+int dlq_sq_queue_settings_get(struct dlq_store *s, const char *queue,
+                              struct dlq_queue_settings *out, char *err, size_t errlen);
+int dlq_sq_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settings *in, char *err,
+                              size_t errlen);
+
+/* Columns of a job row, in table order (sq_schema.c step 5); SQ_JOB_COLS
+ * lists them, then the rowid; the light list has NULL for the big text a
+ * lease check or a reserve does not need (args .. result, or the last three). */
+enum sq_jcol {
+    SJ_JOB_ID, SJ_QUEUE, SJ_TASK_NAME, SJ_TENANT_ID, SJ_STATE, SJ_PRIORITY, SJ_RUN_AT,
+    SJ_ATTEMPT, SJ_MAX_RETRIES, SJ_TIMEOUT_S, SJ_LEASE_TOKEN, SJ_LEASE_EXPIRES_AT, SJ_WORKER_ID,
+    SJ_BACKOFF_BASE_MS, SJ_BACKOFF_FACTOR, SJ_BACKOFF_MAX_MS, SJ_REPLAY_OF, SJ_IDEMPOTENCY_KEY,
+    SJ_TARGET, SJ_CREATED_AT, SJ_UPDATED_AT, SJ_STARTED_AT, SJ_FINISHED_AT, SJ_DLQ_ID, SJ_ARGS,
+    SJ_KWARGS, SJ_METADATA, SJ_LAST_ERROR, SJ_ATTEMPTS, SJ_RESULT,
+    SJ_NCOLS /* the rowid follows */
+};
+#define SQ_JOB_SMALL_COLS                                                                          \
+    "job_id, queue, task_name, tenant_id, state, priority, run_at, attempt, max_retries,"          \
+    " timeout_s, lease_token, lease_expires_at, worker_id, backoff_base_ms, backoff_factor,"       \
+    " backoff_max_ms, replay_of, idempotency_key, target, created_at, updated_at, started_at,"     \
+    " finished_at, dlq_id"
+#define SQ_JOB_COLS   SQ_JOB_SMALL_COLS ", args, kwargs, metadata, last_error, attempts, result, id"
+#define SQ_JOB_LEASE  SQ_JOB_SMALL_COLS ", NULL, NULL, NULL, NULL, NULL, NULL, id"
+#define SQ_JOB_RESERVE SQ_JOB_SMALL_COLS ", args, kwargs, metadata, NULL, NULL, NULL, id"
+int dlq_sq_job_from_row(sqlite3_stmt *st, struct dlq_job *j);
+int dlq_sq_job_step(struct sq_conn *w, sqlite3_stmt *st, char *err, size_t errlen,
+                    const char *what);
+
+/* dlq_sq_jdelta_flush hands a succeeded request's sums d to the group (w->jd)
+ * and frees d: call it last, when nothing after it can fail the request.
+ * dlq_sq_jdelta_apply (the writer, before the commit) upserts the group's
+ * sums and frees them; dlq_sq_jdelta_free drops sums (a rolled back group). */
+void dlq_sq_jdelta_add(struct sq_jdelta *d, const char *queue, const char *tenant, int state,
+                       int delta);
+/* dlq_sq_jdelta_move counts a job leaving state from and joining state to. */
+void dlq_sq_jdelta_move(struct sq_jdelta *d, const char *queue, const char *tenant, int from,
+                        int to);
+int dlq_sq_jdelta_flush(struct sq_conn *w, struct sq_jdelta *d, char *err, size_t errlen);
+int dlq_sq_jdelta_apply(struct sq_conn *w, char *err, size_t errlen);
+void dlq_sq_jdelta_free(struct sq_jdelta *d);
+
+/* dlq_sq_job_lease reads the job job_id (light row, *rowid) and checks that
+ * lease_token holds its lease: DLQ_OK; DLQ_E_NOTFOUND (no such job, or not
+ * of tenant) or DLQ_E_CONFLICT (naming its state) with res->code and
+ * res->detail set; or another code with err set. */
+int dlq_sq_job_lease(struct sq_conn *w, const char *job_id, const char *lease_token,
+                     const char *tenant, struct dlq_job *j, sqlite3_int64 *rowid,
+                     struct dlq_job_result *res, char *err, size_t errlen);
+/* dlq_sq_job_attempt returns the JSON object of j's attempt ending at now
+ * (malloc'd; NULL when out of memory); error_json is raw JSON or NULL. */
+char *dlq_sq_job_attempt(const struct dlq_job *j, int64_t now, const char *outcome,
+                         const char *error_json);
+/* The SET clause that appends attempt ?N (text of one JSON object) to attempts. */
+#define SQ_JOB_APPEND(n)                                                                           \
+    "attempts = CASE WHEN attempts IS NULL OR attempts = '[]' THEN '[' || ?" n " || ']'"           \
+    " ELSE substr(attempts, 1, length(attempts) - 1) || ',' || ?" n " || ']' END"
+/* dlq_sq_job_failed records a failed attempt of the leased job j (row rowid)
+ * at now: SCHEDULED after a backoff when retryable with attempts left, else
+ * DEAD with its entry (or the replayed entry's REPLAY_FAILED). timeout marks
+ * an expired lease (outcome "timeout", reason timeout when dead). */
+int dlq_sq_job_failed(struct sq_conn *w, const struct dlq_job *j, sqlite3_int64 rowid,
+                      int retryable, enum dlq_reason reason, int timeout, const char *error_json,
+                      int64_t now, struct sq_jdelta *d, struct dlq_job_result *res, char *err,
+                      size_t errlen);
+/* dlq_sq_queue_settings_read reads queue's settings on connection c (the
+ * defaults when never set). */
+int dlq_sq_queue_settings_read(struct sq_conn *c, const char *queue,
+                               struct dlq_queue_settings *out, char *err, size_t errlen);
+/* dlq_sq_job_from_entry inserts the replay job job_id of the entry row r
+ * (as just updated by RETRY/FORCE_RETRY a) and counts it in d. */
+struct sq_act_row;
+int dlq_sq_job_from_entry(struct sq_conn *w, const struct sq_act_row *r, const char *job_id,
+                          const struct dlq_act *a, struct sq_jdelta *d, char *err, size_t errlen);
+/* dlq_sq_act_replay_outcome applies REPLAY_SUCCEEDED (ok) or REPLAY_FAILED
+ * (with error_json) to the entry dlq_id replayed as job_id, by actor at now;
+ * an entry that is not awaiting this job's outcome (moved on, replayed
+ * again, gone) is left alone: DLQ_OK. */
+int dlq_sq_act_replay_outcome(struct sq_conn *w, const char *dlq_id, const char *job_id, int ok,
+                              const char *error_json, const char *actor, int64_t now, char *err,
+                              size_t errlen);
+/* dlq_sq_capture_insert stores one complete new entry as capture does (row,
+ * text index, counters, hourly and group counts); *rowid receives its row. */
+int dlq_sq_capture_insert(struct sq_conn *w, const struct dlq_entry *e, const char *actor,
+                          sqlite3_int64 *rowid, char *err, size_t errlen);
+/* ---- end of issue 4 ---- */
 
 #endif

@@ -57,6 +57,20 @@ static const struct dlq_store_methods sq_methods = {
     .alert_save = dlq_sq_alert_save,
     .metrics = dlq_sq_metrics,
     .commit_histogram = dlq_sq_commit_histogram,
+    /* issue 4: the job queue */
+    .job_enqueue = dlq_sq_job_enqueue,
+    .job_reserve = dlq_sq_job_reserve,
+    .job_ack = dlq_sq_job_ack,
+    .job_fail = dlq_sq_job_fail,
+    .job_heartbeat = dlq_sq_job_heartbeat,
+    .job_cancel = dlq_sq_job_cancel,
+    .job_get = dlq_sq_job_get,
+    .job_dispatched = dlq_sq_job_dispatched,
+    .job_tick = dlq_sq_job_tick,
+    .job_purge = dlq_sq_job_purge,
+    .queue_list = dlq_sq_queue_list,
+    .queue_settings_get = dlq_sq_queue_settings_get,
+    .queue_settings_put = dlq_sq_queue_settings_put,
 };
 
 /* apply_missing applies every step above the version db is at, inside the

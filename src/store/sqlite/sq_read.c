@@ -120,7 +120,8 @@ static char *captured_details(const struct dlq_entry *e, int *oom)
 
 /* read_history collects the history of entry e (row rowid), oldest first,
  * into a malloc'd array (*hist, *n): the "captured" event, then the rows of
- * entry_events. captured_by is taken over by the event. */
+ * entry_events (after the attempts that led to the capture, when a job was
+ * dead-lettered). captured_by is taken over by the event. */
 static int read_history(struct sq_conn *c, const struct dlq_entry *e, sqlite3_int64 rowid,
                         char *captured_by, struct dlq_event **hist, size_t *n, char *err,
                         size_t errlen)
@@ -169,6 +170,17 @@ static int read_history(struct sq_conn *c, const struct dlq_entry *e, sqlite3_in
     if (rc != SQLITE_DONE) {
         dlq_events_free(ev, len);
         return dlq_sq_err(c->db, rc, err, errlen, "read history");
+    }
+    /* A job's failed attempts (dead-lettered by the queue) happened before
+     * its capture: the derived event goes after them, in time order. */
+    size_t k = 1;
+    while (k < len && (ev[k].at < ev[0].at ||
+                       (ev[k].at == ev[0].at && strcmp(ev[k].event, "attempt_failed") == 0)))
+        k++;
+    if (k > 1) {
+        struct dlq_event cap0 = ev[0];
+        memmove(ev, ev + 1, (k - 1) * sizeof *ev);
+        ev[k - 1] = cap0;
     }
     *hist = ev;
     *n = len;

@@ -207,6 +207,58 @@ static const char *const steps[] = {
      * per changed cube key */
     "DROP TRIGGER IF EXISTS tr_rollup_ins;"
     "DROP TRIGGER IF EXISTS tr_rollup_upd;",
+
+    /* 5: issue 4: the job queue (sq_job*.c). Small columns first, the big
+     * text last (as for entries). Every index is partial, so a job sits in
+     * at most two of them at a time (job_id's, and its state's): ready jobs
+     * in reserve order (priority, then readiness, run_at), scheduled ones
+     * by run_at and running ones by lease expiry for the timers, final ones
+     * by finished_at for purge (without it purge would scan every job while
+     * holding the writer). queue_counts are the depths per queue, tenant
+     * and state, changed in the transaction of each job change. */
+    "CREATE TABLE jobs("
+    " id INTEGER PRIMARY KEY,"
+    " job_id TEXT NOT NULL UNIQUE,"
+    " queue TEXT NOT NULL,"
+    " task_name TEXT NOT NULL,"
+    " tenant_id TEXT NOT NULL DEFAULT '',"
+    " state INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " run_at INTEGER NOT NULL,"
+    " attempt INTEGER NOT NULL DEFAULT 0,"
+    " max_retries INTEGER NOT NULL,"
+    " timeout_s INTEGER NOT NULL,"
+    " lease_token TEXT,"
+    " lease_expires_at INTEGER,"
+    " worker_id TEXT,"
+    " backoff_base_ms INTEGER NOT NULL,"
+    " backoff_factor REAL NOT NULL,"
+    " backoff_max_ms INTEGER NOT NULL,"
+    " replay_of TEXT,"
+    " idempotency_key TEXT,"
+    " target INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " started_at INTEGER,"
+    " finished_at INTEGER,"
+    " dlq_id TEXT,"
+    " args TEXT,"
+    " kwargs TEXT,"
+    " metadata TEXT,"
+    " last_error TEXT,"
+    " attempts TEXT,"
+    " result TEXT);"
+    "CREATE INDEX ix_jobs_ready ON jobs(target, queue, priority DESC, run_at, id) WHERE state = 1;"
+    "CREATE INDEX ix_jobs_sched ON jobs(run_at) WHERE state = 2;"
+    "CREATE INDEX ix_jobs_lease ON jobs(lease_expires_at) WHERE state = 3;"
+    "CREATE INDEX ix_jobs_done ON jobs(finished_at) WHERE state >= 4;"
+    "CREATE UNIQUE INDEX ux_jobs_idem ON jobs(tenant_id, queue, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL;"
+    "CREATE TABLE queue_counts(queue TEXT NOT NULL, tenant_id TEXT NOT NULL, state INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, PRIMARY KEY(queue, tenant_id, state)) WITHOUT ROWID;"
+    "CREATE TABLE queue_settings(queue TEXT PRIMARY KEY, target INTEGER NOT NULL DEFAULT 0,"
+    " webhook_url TEXT, webhook_secret TEXT, max_replays INTEGER NOT NULL DEFAULT -1,"
+    " paused INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define NSTEPS ((int)(sizeof steps / sizeof steps[0]))

@@ -48,6 +48,7 @@ static void abort_group(struct sq_store *s, struct sq_wreq *list, int code, cons
     if (!sqlite3_get_autocommit(s->w->db))
         dlq_sq_exec(s->w, SQ_ROLLBACK, NULL, 0);
     dlq_sq_cube_reset(s->w->cube);
+    dlq_sq_jdelta_free(&s->w->jd); /* issue 4 */
     fail_rest(list, code, msg);
 }
 
@@ -141,6 +142,7 @@ static int run_group(struct sq_store *s, struct sq_wreq *list, const struct sq_t
     if (res == 1) {
         dlq_sq_exec(w, SQ_ROLLBACK, NULL, 0);
         dlq_sq_cube_reset(w->cube);
+        dlq_sq_jdelta_free(&w->jd); /* issue 4 */
         if (!list->next)
             return 0;
         for (struct sq_wreq *r = list; r; r = r->next)
@@ -151,7 +153,9 @@ static int run_group(struct sq_store *s, struct sq_wreq *list, const struct sq_t
     }
     if (res < 0)
         return 0;
-    int code = dlq_sq_cube_flush(w, w->cube, e, sizeof e);
+    int code = dlq_sq_jdelta_apply(w, e, sizeof e); /* issue 4: job depths */
+    if (code == DLQ_OK)
+        code = dlq_sq_cube_flush(w, w->cube, e, sizeof e);
     if (code == DLQ_OK) {
         int64_t t0 = mono_ns(); /* slice C1: commit-duration histogram */
         code = dlq_sq_exec(w, SQ_COMMIT, e, sizeof e);
