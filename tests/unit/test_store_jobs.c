@@ -636,7 +636,7 @@ static void test_upgrade_from_v4(void **state)
     assert_int_equal(fx_open(&x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
     int from, to;
     assert_int_equal(dlq_store_migrate(x.s, &from, &to, x.err, sizeof x.err), DLQ_OK);
-    assert_int_equal(to, 5);
+    assert_int_equal(to, dlq_sq_schema_latest());
     enq(&x, mk("job_u", "q", "t.a", 0, T0));
     assert_int_equal(queue_info(&x, "q", NULL).n[DLQ_JOB_QUEUED], 1);
     fx_rm(&x);

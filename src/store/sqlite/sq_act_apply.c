@@ -155,12 +155,17 @@ static int error_fields(struct sq_conn *w, struct dlq_entry *e, const char *erro
 }
 
 /* fts_row writes the full-text row of e: the 'delete' command with its
- * old values (del 1) or an insert of its new ones. */
+ * old values (del 1) or an insert of its new ones. A row the index does not
+ * cover yet is left alone: the catch-up will read its new text (sq_fts.c). */
 static int fts_row(struct sq_conn *w, sqlite3_int64 rowid, const struct dlq_entry *e, int del,
                    char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(
+    int64_t upto;
+    int code = dlq_sq_fts_upto(w, &upto, err, errlen);
+    if (code != DLQ_OK || rowid > upto)
+        return code;
+    code = dlq_sq_stmt_dyn(
         w,
         del ? "INSERT INTO entries_fts(entries_fts, rowid, task_name, exc_type, exc_message,"
               " exc_traceback) VALUES('delete', ?1, ?2, ?3, ?4, ?5)"

@@ -84,6 +84,8 @@ int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const
     int code = build_from(&b, f, after && *after, at, rid, &empty, err, errlen);
     if (code != DLQ_OK || empty)
         goto done;
+    if (b.w.match && (code = dlq_sq_fts_ready(s, err, errlen)) != DLQ_OK)
+        goto done;
     if (skip_op)
         dlq_sq_sql_text(&b.q, " AND (e.op_id IS NULL OR e.op_id <> ?)", skip_op);
     dlq_sq_sql_int(&b.q, " ORDER BY e.failed_at, e.id LIMIT ?", (int64_t)max);
@@ -187,7 +189,9 @@ int dlq_sq_bulk_preview(struct dlq_store *base, const struct dlq_filter *f, int6
     struct sq_store *s = (struct sq_store *)base;
     struct sq_conn *c = NULL;
     memset(out, 0, sizeof *out);
-    int code = dlq_sq_reader_get(s, &c, err, errlen);
+    int code = f->q && *f->q ? dlq_sq_fts_ready(s, err, errlen) : DLQ_OK;
+    if (code == DLQ_OK)
+        code = dlq_sq_reader_get(s, &c, err, errlen);
     if (code != DLQ_OK)
         return code;
     code = dlq_sq_exec(c, SQ_BEGIN, err, errlen);

@@ -100,7 +100,7 @@ static void bind_entry(sqlite3_stmt *st, const struct dlq_entry *e, const char *
 }
 
 /* insert_entry writes e (with who captured it: the "captured" history event
- * is derived from the row) and its FTS row, and counts it. */
+ * is derived from the row) and counts it. */
 static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char *tenant,
                         const char *actor, sqlite3_int64 *rowid, char *err, size_t errlen)
 {
@@ -112,19 +112,10 @@ static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char
     dlq_sq_bind_text(st, SC_NCOLS + 1, actor);
     if ((code = step_done(w, st, err, errlen, "insert entry")) != DLQ_OK)
         return code;
-    sqlite3_int64 id = sqlite3_last_insert_rowid(w->db);
     if (rowid)
-        *rowid = id;
-
-    if ((code = dlq_sq_stmt(w, SQ_FTS_INSERT, &st, err, errlen)) != DLQ_OK)
-        return code;
-    sqlite3_bind_int64(st, 1, id);
-    dlq_sq_bind_text(st, 2, e->task_name);
-    dlq_sq_bind_text(st, 3, e->exc_type);
-    dlq_sq_bind_text(st, 4, e->exc_message);
-    dlq_sq_bind_text(st, 5, e->exc_traceback);
-    if ((code = step_done(w, st, err, errlen, "index entry text")) != DLQ_OK)
-        return code;
+        *rowid = sqlite3_last_insert_rowid(w->db);
+    /* Its text is indexed later, with many others (sq_fts.c). */
+    w->fts_dirty = 1;
 
     /* The counters are updated once per distinct key, before the commit. */
     code = dlq_sq_cube_add(w->cube, tenant, e->status, e->queue, e->task_name, e->reason,

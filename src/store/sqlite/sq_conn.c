@@ -33,8 +33,6 @@ static const char *const fixed_sql[SQ_NSTMT] = {
         " exc_message, task_args, task_kwargs, metadata, context, exc_traceback, captured_by)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
         " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
-    [SQ_FTS_INSERT] = "INSERT INTO entries_fts(rowid, task_name, exc_type, exc_message,"
-                      " exc_traceback) VALUES(?1, ?2, ?3, ?4, ?5)",
     /* The writer adds up a group's changes per key (sq_cube.c) first. */
     [SQ_COUNT_ADD] = "INSERT INTO entry_counts(tenant_id, status, queue, task_name, reason,"
                      " exc_type, n) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"

@@ -83,6 +83,8 @@ int dlq_sq_export_page(struct dlq_store *base, const struct dlq_filter *f, int l
     }
     if (w.empty)
         goto done; /* nothing searchable, or no valid status: nothing matches */
+    if (w.match && (code = dlq_sq_fts_ready(s, err, errlen)) != DLQ_OK)
+        goto done;
     memset(&q, 0, sizeof q);
     build(&q, &w, limit);
     out->items = calloc((size_t)limit, sizeof *out->items);

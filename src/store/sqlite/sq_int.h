@@ -33,7 +33,6 @@ enum sq_sid {
     SQ_ROLLBACK_TO,
     SQ_IDEM_FIND,
     SQ_ENTRY_INSERT,
-    SQ_FTS_INSERT,
     SQ_COUNT_ADD,
     SQ_GET_BY_DLQ_ID,
     SQ_GET_BY_TASK_ID,
@@ -131,6 +130,8 @@ struct sq_conn {
     unsigned dyn_next;    /* next slot to evict, round-robin */
     struct sq_cube *cube; /* writer only: counter changes of the group */
     struct sq_jdelta jd;  /* writer only: job depth changes of the group (issue 4) */
+    int fts_dirty;        /* writer only: entries may wait for the text index (sq_fts.c) */
+    int64_t fts_last_ns;  /* writer only: monotonic time of the last index catch-up */
     struct sq_conn *next;
 };
 
@@ -254,6 +255,13 @@ int dlq_sq_writer_alive(struct sq_store *s);
 int dlq_sq_sync_start(struct sq_store *s, char *err, size_t errlen);
 void dlq_sq_sync_stop(struct sq_store *s);
 void dlq_sq_sync_submit(struct sq_store *s, struct sq_wreq *list);
+
+/* ---- sq_fts.c: the text index, kept off the ingest path ---- */
+#define SQ_FTS_DELAY_MS 50 /* longest a new entry waits for the index while the writer is busy */
+int dlq_sq_fts_upto(struct sq_conn *c, int64_t *upto, char *err, size_t errlen);
+int dlq_sq_fts_catchup(struct sq_conn *w, int *more, char *err, size_t errlen);
+int dlq_sq_fts_ready(struct sq_store *s, char *err, size_t errlen);
+void dlq_sq_fts_tick(struct sq_store *s, int64_t now_ns, int force);
 
 /* ---- sq_read.c ---- */
 int dlq_sq_entry_from_row(sqlite3_stmt *st, struct dlq_entry *e);

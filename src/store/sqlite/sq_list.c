@@ -250,6 +250,8 @@ int dlq_sq_list(struct dlq_store *base, const struct dlq_filter *f, struct dlq_p
     int code = normalize(f, &lf, err, errlen);
     if (code != DLQ_OK || lf.w.empty)
         goto done;
+    if (lf.w.match && (code = dlq_sq_fts_ready(s, err, errlen)) != DLQ_OK)
+        goto done;
     if ((code = dlq_sq_reader_get(s, &c, err, errlen)) != DLQ_OK)
         goto done;
     /* One read transaction: the page and its total see the same snapshot. */

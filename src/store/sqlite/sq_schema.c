@@ -259,6 +259,12 @@ static const char *const steps[] = {
     "CREATE TABLE queue_settings(queue TEXT PRIMARY KEY, target INTEGER NOT NULL DEFAULT 0,"
     " webhook_url TEXT, webhook_secret TEXT, max_replays INTEGER NOT NULL DEFAULT -1,"
     " paused INTEGER NOT NULL DEFAULT 0);",
+
+    /* 6: the text index is brought up to date in bulk, off the ingest
+     * path; upto is the highest entries.id it covers (sq_fts.c). Every
+     * existing row is indexed already. */
+    "CREATE TABLE fts_state(k INTEGER PRIMARY KEY CHECK (k = 1), upto INTEGER NOT NULL);"
+    "INSERT INTO fts_state(k, upto) SELECT 1, coalesce(max(id), 0) FROM entries;",
 };
 
 #define NSTEPS ((int)(sizeof steps / sizeof steps[0]))

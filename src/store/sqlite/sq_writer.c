@@ -153,6 +153,8 @@ static int run_group(struct sq_store *s, struct sq_wreq *list, const struct sq_t
     }
     if (res < 0)
         return 0;
+    /* A group with no request is the idle catch-up of the text index. */
+    dlq_sq_fts_tick(s, mono_ns(), list == NULL && nt == 0);
     int code = dlq_sq_jdelta_apply(w, e, sizeof e); /* issue 4: job depths */
     if (code == DLQ_OK)
         code = dlq_sq_cube_flush(w, w->cube, e, sizeof e);
@@ -180,11 +182,17 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->head && !s->stopping) {
-            if (s->ntouch == 0) {
+            /* Idle: wait for work, for pending touches to come due, or
+             * (the writer's own flag) for unindexed entries to be indexed. */
+            int64_t due = INT64_MAX;
+            if (s->ntouch)
+                due = s->touch_since_ns + (int64_t)SQ_TOUCH_DELAY_MS * 1000000;
+            if (s->w->fts_dirty && s->w->fts_last_ns + (int64_t)SQ_FTS_DELAY_MS * 1000000 < due)
+                due = s->w->fts_last_ns + (int64_t)SQ_FTS_DELAY_MS * 1000000;
+            if (due == INT64_MAX) {
                 pthread_cond_wait(&s->work_cv, &s->mu);
                 continue;
             }
-            int64_t due = s->touch_since_ns + (int64_t)SQ_TOUCH_DELAY_MS * 1000000;
             if (mono_ns() >= due)
                 break;
             struct timespec ts = {.tv_sec = due / 1000000000, .tv_nsec = due % 1000000000};
@@ -318,6 +326,7 @@ int dlq_sq_writer_start(struct sq_store *s, char *err, size_t errlen)
     if (code != DLQ_OK)
         return code;
     s->running = 1;
+    s->w->fts_dirty = 1; /* a previous process may have left entries unindexed */
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
         s->running = 0;
         return dlq_errf(err, errlen, DLQ_E_INTERNAL, "cannot start the writer thread");
