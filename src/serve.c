@@ -41,6 +41,12 @@ struct serve_opts {
     int quiet;
     struct dlq_maint_config maint; /* slice C2: retention */
     struct dlq_service_config svc_cfg; /* slice C1: health thresholds, alerts */
+    /* issue 6: spool, store busy timeout, connection limits */
+    const char *spool;   /* NULL: "<db>.spool" */
+    int no_spool;
+    long spool_max;      /* bytes; 0: the default */
+    long busy_timeout_ms;
+    long max_conns, conn_timeout_s, per_ip;
 };
 
 /* usage_error prints one line about bad usage and returns the exit status. */
@@ -173,6 +179,63 @@ static int c1_option(int argc, char **argv, int *i, struct dlq_service_config *c
     return 0;
 }
 
+/* issue6_option parses the spool and connection options at argv[*i]:
+ * 1 when it was one (*bad -1 if its value was refused, after printing why),
+ * else 0. */
+static int issue6_option(int argc, char **argv, int *i, struct serve_opts *o, int *missing,
+                         long *bad)
+{
+    static const char *const nums[] = {"--spool-max-bytes", "--busy-timeout-ms",
+                                       "--max-connections", "--conn-timeout-s",
+                                       "--max-connections-per-ip"};
+    long *dst[] = {&o->spool_max, &o->busy_timeout_ms, &o->max_conns, &o->conn_timeout_s,
+                   &o->per_ip};
+    static const long lo[] = {4096, 1, 1, 1, 0};
+    const char *v;
+    long num;
+    *bad = 0;
+    for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
+        if ((v = option(argc, argv, i, nums[k], missing))) {
+            if (parse_long(v, lo[k], INT_MAX, &num) != 0) {
+                usage_error("%s must be a number from %ld to %d, not '%s'", nums[k], lo[k],
+                            INT_MAX, v);
+                *bad = -1;
+            } else {
+                *dst[k] = num;
+            }
+            return 1;
+        }
+    }
+    if ((v = option(argc, argv, i, "--spool", missing))) {
+        if (!*v) {
+            usage_error("--spool needs a path");
+            *bad = -1;
+        }
+        o->spool = v;
+        return 1;
+    }
+    if (strcmp(argv[*i], "--no-spool") == 0) {
+        o->no_spool = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* fault_wrap puts the store behind the fault-injecting wrapper when
+ * DLQ_FAULT="from=N,count=M" is set (TEST ONLY: calls N..N+M-1 of the store,
+ * counted from 1 over every method, fail as unavailable; count -1: for
+ * ever). Returns the store to use (NULL when out of memory). */
+static struct dlq_store *fault_wrap(struct dlq_store *store)
+{
+    const char *f = getenv("DLQ_FAULT");
+    long from = 0, count = 0;
+    if (!f || !*f || sscanf(f, "from=%ld,count=%ld", &from, &count) != 2)
+        return store;
+    dlq_log(DLQ_LOG_WARN, "DLQ_FAULT set: store calls %ld.. fail (%ld of them); for tests only",
+            from, count);
+    return dlq_store_fault_new(store, from, count);
+}
+
 static int parse_opts(int argc, char **argv, struct serve_opts *o)
 {
     const char *env_db = getenv("DLQ_DB"), *env_listen = getenv("DLQ_LISTEN");
@@ -232,6 +295,9 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         } else if (c1_option(argc, argv, &i, &o->svc_cfg, &missing, &num) != 0) { /* slice C1 */
             if (num < 0)
                 return DLQ_EXIT_USAGE;
+        } else if (issue6_option(argc, argv, &i, o, &missing, &num) != 0) { /* issue 6 */
+            if (num < 0)
+                return DLQ_EXIT_USAGE;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
             o->quiet = 1;
         } else if (missing) {
@@ -273,11 +339,18 @@ static int wait_for_stop(const sigset_t *set)
 static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
 {
     char err[512] = "";
-    struct dlq_store_config scfg = {
-        .path = o->db, .durability = o->durability, .busy_timeout_ms = 5000, .migrate = 1};
+    struct dlq_store_config scfg = {.path = o->db,
+                                    .durability = o->durability,
+                                    .busy_timeout_ms = o->busy_timeout_ms ? (int)o->busy_timeout_ms
+                                                                          : 5000,
+                                    .migrate = 1};
     struct dlq_store *store = NULL;
     if (dlq_store_open("sqlite", &scfg, &store, err, sizeof(err)) != DLQ_OK) {
         fprintf(stderr, "dlq serve: cannot open the store at '%s': %s\n", o->db, err);
+        return DLQ_EXIT_ERROR;
+    }
+    if (!(store = fault_wrap(store))) { /* issue 6: test-only fault injection */
+        fprintf(stderr, "dlq serve: out of memory\n");
         return DLQ_EXIT_ERROR;
     }
     struct dlq_service *svc = NULL;
@@ -297,6 +370,19 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
         fprintf(stderr, "dlq serve: cannot create the admin token: %s\n", err);
         goto fail;
     }
+    /* issue 6: load the spool and drain it into the store before serving. */
+    char spool_path[4096];
+    snprintf(spool_path, sizeof(spool_path), "%s.spool", o->db);
+    struct dlq_spool_config spcfg = {.path = o->no_spool ? NULL : o->spool ? o->spool : spool_path,
+                                     .max_bytes = o->spool_max};
+    if (dlq_service_spool_start(svc, &spcfg, err, sizeof(err)) != DLQ_OK) {
+        fprintf(stderr, "dlq serve: cannot start the spool: %s\n", err);
+        goto fail;
+    }
+    if (dlq_service_jobs_start(svc, err, sizeof(err)) != DLQ_OK) { /* issue 4: timer, webhooks */
+        fprintf(stderr, "dlq serve: cannot start the job queue threads: %s\n", err);
+        goto fail;
+    }
     if (dlq_service_ops_start(svc, err, sizeof(err)) != DLQ_OK) { /* slice B: bulk runner */
         fprintf(stderr, "dlq serve: cannot start the bulk operation runner: %s\n", err);
         goto fail;
@@ -314,8 +400,10 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
                                    .threads = o->threads,
                                    .max_body = o->max_body,
                                    .access_log = !o->quiet,
-                                   .conn_limit = 1024,
-                                   .conn_timeout_s = 60};
+                                   .conn_limit = o->max_conns ? (int)o->max_conns : 1024,
+                                   .conn_timeout_s = o->conn_timeout_s ? (int)o->conn_timeout_s
+                                                                       : 60,
+                                   .per_ip_limit = (int)o->per_ip}; /* issue 6 */
     if (dlq_http_start(svc, &hcfg, &http, err, sizeof(err)) != DLQ_OK) {
         /* A generated secret is stored now and will not be made again:
          * show it even though this start failed, or nobody could use it. */
@@ -341,6 +429,9 @@ fail:
         dlq_service_alerts_stop(svc); /* slice C1: after everything that may raise an alert */
     if (svc)
         dlq_service_ops_stop(svc); /* slice B: leaves a running op resumable */
+    if (svc)
+        dlq_service_jobs_stop(svc); /* issue 4: after HTTP and the runner, which wake it */
+    dlq_service_spool_stop(svc); /* issue 6: after HTTP, so no ingest is spooling */
     dlq_service_free(svc);
     dlq_store_close(store);
     if (status == DLQ_EXIT_OK)
@@ -377,6 +468,8 @@ const struct dlq_command dlq_cmd_serve = {
     "                 [--notify-url URL] [--alert-cooldown-s N] [--alert-interval-s N]\n"
     "                 [--alert-pending-minutes M] [--alert-new-per-hour N]\n"
     "                 [--alert-replay-failure-rate F] [--alert-replay-window N]\n"
+    "                 [--spool PATH | --no-spool] [--spool-max-bytes N] [--busy-timeout-ms N]\n"
+    "                 [--max-connections N] [--max-connections-per-ip N] [--conn-timeout-s N]\n"
     "\n"
     "  --db PATH           SQLite database file (env DLQ_DB; default ./dlq.db)\n"
     "  --listen HOST:PORT  address to serve on (env DLQ_LISTEN; default 127.0.0.1:8480;\n"
@@ -410,6 +503,15 @@ const struct dlq_command dlq_cmd_serve = {
     "                      finished replays, once at least 5 have finished\n"
     "  --max-entries N     raise the retention_cap alert above N stored entries; nothing\n"
     "                      is dropped (default 0: off)\n"
+    "  --spool PATH        when the store cannot take an ingest (disk full, locked,\n"
+    "                      failing), append it to this fsynced file, answer 202 with\n"
+    "                      \"spooled\": true and move it into the store when it recovers\n"
+    "                      and at start (default <db>.spool; --no-spool: answer 503)\n"
+    "  --spool-max-bytes N past N bytes of spool, ingests get 503 (default 64 MiB)\n"
+    "  --busy-timeout-ms N how long a write waits for a locked database (default 5000)\n"
+    "  --max-connections N concurrent connections; more are refused (default 1024)\n"
+    "  --max-connections-per-ip N  per client address (default 0: no limit)\n"
+    "  --conn-timeout-s N  close a connection idle or stalled for N seconds (default 60)\n"
     "\n"
     "On first start with no tokens an admin token is created: the secret in\n"
     "DLQ_ADMIN_TOKEN if set, otherwise a random one printed once.\n"

@@ -17,6 +17,7 @@ struct dlq_http_config {
     int access_log;      /* 1: one JSON line per request on stderr */
     int conn_limit;      /* maximum concurrent connections */
     int conn_timeout_s;  /* idle connection timeout */
+    int per_ip_limit;    /* issue 6: concurrent connections per client address; 0: none */
 };
 
 struct dlq_http;

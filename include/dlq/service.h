@@ -100,6 +100,8 @@ struct dlq_retry_req {
     int max_retries;
     const char *reason;
     const char *ticket_url;
+    int keep_attempts; /* issue 4: body reset_attempts false: the replay job continues the
+                          entry's attempt count */
 };
 
 /* Single-entry actions for principal p on entry id (dlq_id or
@@ -300,6 +302,128 @@ int dlq_maint_start(struct dlq_service *svc, const struct dlq_maint_config *cfg,
                     struct dlq_maint **out, char *err, size_t errlen);
 void dlq_maint_stop(struct dlq_maint *m);
 /* ==== end of slice C2 ==== */
+
+/* ==== issue 4: the job queue (ISSUE4_API.md) ==== */
+#include "dlq/job_codec.h"
+
+/* Worker protocol for principal p (a tenant-bound p touches its tenant's
+ * jobs only: others are DLQ_E_NOTFOUND). enqueue stamps n decoded specs for
+ * queue (job_<ULID> ids, state queued or scheduled, run_at, times, tenant
+ * forced to p's when bound) and stores them in one commit; res has n slots.
+ * It wakes the queue's reserve waiters and the timer. */
+int dlq_service_job_enqueue(struct dlq_service *svc, const struct dlq_principal *p,
+                            const char *queue, struct dlq_job_spec *specs, size_t n,
+                            struct dlq_job_result *res, char *err, size_t errlen);
+/* reserve leases up to rq->count jobs of queue; out has rq->count slots
+ * (caller clears each), *n how many (0 is DLQ_OK: nothing ready). */
+int dlq_service_job_reserve(struct dlq_service *svc, const struct dlq_principal *p,
+                            const char *queue, const struct dlq_job_reserve_req *rq,
+                            struct dlq_job *out, size_t *n, char *err, size_t errlen);
+int dlq_service_job_ack(struct dlq_service *svc, const struct dlq_principal *p,
+                        const struct dlq_job_ack *acks, size_t n, struct dlq_job_result *res,
+                        char *err, size_t errlen);
+int dlq_service_job_fail(struct dlq_service *svc, const struct dlq_principal *p, const char *job_id,
+                         const struct dlq_job_call *c, struct dlq_job_result *res, char *err,
+                         size_t errlen);
+int dlq_service_job_heartbeat(struct dlq_service *svc, const struct dlq_principal *p,
+                              const char *job_id, const char *lease_token, int extend_s,
+                              struct dlq_job_result *res, char *err, size_t errlen);
+int dlq_service_job_cancel(struct dlq_service *svc, const struct dlq_principal *p,
+                           const char *job_id, struct dlq_job_result *res, char *err,
+                           size_t errlen);
+int dlq_service_job_get(struct dlq_service *svc, const struct dlq_principal *p, const char *job_id,
+                        struct dlq_job *out, char *err, size_t errlen);
+/* Queues. list: caller frees *out. get: DLQ_E_NOTFOUND when the queue has
+ * neither jobs (visible to p) nor settings. settings applies rq over the
+ * stored settings (webhook target needs a URL: DLQ_E_UNPROCESSABLE) and
+ * audits "queue_settings" (never the secret); pause sets paused and audits
+ * "queue_pause"/"queue_resume" (a resume wakes the queue's waiters). Each
+ * fills *out with the queue after. */
+int dlq_service_queue_list(struct dlq_service *svc, const struct dlq_principal *p,
+                           struct dlq_queue_info **out, size_t *n, char *err, size_t errlen);
+int dlq_service_queue_get(struct dlq_service *svc, const struct dlq_principal *p, const char *queue,
+                          struct dlq_queue_info *out, char *err, size_t errlen);
+int dlq_service_queue_settings(struct dlq_service *svc, const struct dlq_principal *p,
+                               const char *queue, const struct dlq_queue_settings_req *rq,
+                               struct dlq_queue_info *out, char *err, size_t errlen);
+int dlq_service_queue_pause(struct dlq_service *svc, const struct dlq_principal *p,
+                            const char *queue, int paused, struct dlq_queue_info *out, char *err,
+                            size_t errlen);
+
+/* Reserve waiters (the long poll). The caller owns w and fills queue,
+ * deadline_ns (monotonic) and fn/arg; the rest is the service's. fn(arg)
+ * runs at most once per registration, on a service thread, without locks
+ * held, when the queue may have a job ready, at the deadline, or at
+ * shutdown; after fn returns the service never touches w again.
+ * Usage: e = dlq_service_job_epoch(queue); try to reserve; if nothing,
+ * dlq_service_job_wait(w, e): 0 registered, 1 the queue moved since e (or
+ * the service is closing): try again now; DLQ_E_UNAVAILABLE: no timer
+ * thread (answer now). dlq_service_job_unwait removes w if still waiting. */
+typedef void (*dlq_job_wake_fn)(void *arg);
+struct dlq_job_waiter {
+    char queue[DLQ_JOB_QUEUE_MAX + 1];
+    int64_t deadline_ns;
+    dlq_job_wake_fn fn;
+    void *arg;
+    struct dlq_job_waiter *prev, *next; /* private */
+    int linked, bucket;                 /* private */
+};
+uint64_t dlq_service_job_epoch(struct dlq_service *svc, const char *queue);
+int dlq_service_job_wait(struct dlq_service *svc, struct dlq_job_waiter *w, uint64_t epoch);
+void dlq_service_job_unwait(struct dlq_service *svc, struct dlq_job_waiter *w);
+/* dlq_service_job_wake wakes queue's waiters (NULL: every queue) and the
+ * webhook dispatcher. dlq_service_job_close wakes every waiter and refuses
+ * new ones (HTTP drain). */
+void dlq_service_job_wake(struct dlq_service *svc, const char *queue);
+void dlq_service_job_close(struct dlq_service *svc);
+/* dlq_service_jobs_start starts the timer thread (job_tick, lease expiry,
+ * waiter deadlines) and the webhook dispatcher; jobs_stop stops them
+ * (idempotent; call before the store closes). */
+int dlq_service_jobs_start(struct dlq_service *svc, char *err, size_t errlen);
+void dlq_service_jobs_stop(struct dlq_service *svc);
+/* ==== end of issue 4 ==== */
+
+/* ==== issue 6: the spool (spool*.c) ==== */
+/* When the store cannot take an ingest (unavailable, I/O or storage error:
+ * disk full, locked past its timeout), the stamped entries are appended to
+ * an fsynced spool file and the ingest is acknowledged as spooled; a drain
+ * thread moves them into the store, in order, when it recovers, and at
+ * start. A spooled entry may be 404 on GET until drained. */
+struct dlq_spool_config {
+    const char *path;  /* spool file (e.g. "<db>.spool"); NULL: no spool */
+    int64_t max_bytes; /* past it a spooled ingest is DLQ_E_BUSY (503); <= 0: 64 MiB */
+};
+struct dlq_spool_stats {
+    int enabled;
+    int store_down;                  /* the last store write failed; ingests go to the spool */
+    int64_t pending;                 /* entries waiting in the spool */
+    int64_t bytes;                   /* spool file size */
+    int64_t spooled, drained;        /* since start */
+    int64_t skipped;                 /* found already stored at drain (an earlier drain died) */
+    int64_t rejected;                /* refused by the store at drain: in <path>.rejected */
+    int64_t torn;                    /* damaged records dropped at load (a torn tail) */
+};
+/* dlq_service_spool_start opens (creating) the spool, loads what a previous
+ * process left, drains it into the store when the store answers, and starts
+ * the drain thread. A store that fails now is not an error: the thread
+ * keeps retrying. dlq_service_spool_stop stops the thread (idempotent). */
+int dlq_service_spool_start(struct dlq_service *svc, const struct dlq_spool_config *cfg,
+                            char *err, size_t errlen);
+void dlq_service_spool_stop(struct dlq_service *svc);
+/* dlq_service_ingest is dlq_service_capture with the spool behind it: on
+ * DLQ_OK *spooled says whether any result came from the spool (the entries
+ * are durable in the spool file, not yet in the store). A repeated
+ * idempotency key that is still spooled answers the spooled dlq_id (created
+ * 0). DLQ_E_BUSY when the spool is full; without a spool it is
+ * dlq_service_capture. */
+int dlq_service_ingest(struct dlq_service *svc, const struct dlq_principal *p,
+                       struct dlq_entry *entries, size_t n, struct dlq_capture_result *res,
+                       int *spooled, char *err, size_t errlen);
+/* dlq_service_spool_stats fills *out (all zero without a spool). */
+void dlq_service_spool_stats(struct dlq_service *svc, struct dlq_spool_stats *out);
+/* dlq_service_spool_metrics_text appends the dlq_spool_* families to b. */
+int dlq_service_spool_metrics_text(struct dlq_service *svc, struct dlq_buf *b);
+/* ==== end of issue 6 spool ==== */
 
 /* dlq_service_ready checks the store answers (for /readyz). */
 int dlq_service_ready(struct dlq_service *svc, char *err, size_t errlen);

@@ -407,6 +407,13 @@ int dlq_cli_groups_run(int argc, char **argv);
 int dlq_cli_alerts_run(int argc, char **argv);
 int dlq_cli_audit_run(int argc, char **argv);
 int dlq_cli_ops_run(int argc, char **argv);
+/* the native job queue (issue 4) */
+int dlq_cli_enqueue_run(int argc, char **argv);
+int dlq_cli_queues_run(int argc, char **argv);
+int dlq_cli_queue_run(int argc, char **argv);
+int dlq_cli_job_run(int argc, char **argv);
+int dlq_cli_worker_run(int argc, char **argv);
+int dlq_cli_demo_run(int argc, char **argv);
 
 /* dlq_cli_status_summary appends "resolved 10, discarded 2" for a JSON
  * object of counts by status: statuses in lifecycle order, zeros left out,

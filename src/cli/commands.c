@@ -270,6 +270,113 @@ static const char ops_usage[] =
     "  --cancel          cancel the operation\n"
     "  --json            print the server's JSON answer\n" DLQ_CLI_GLOBAL_USAGE;
 
+/* ---- the native job queue (issue 4) ---- */
+
+static const char enqueue_usage[] =
+    "usage: dlq enqueue QUEUE TASK [--args JSON] [--kwargs JSON] [--max-retries N]\n"
+    "                   [--delay S] [--priority N] [--timeout S] [--idempotency-key K]\n"
+    "                   [--json]\n"
+    "\n"
+    "Put a job on QUEUE for workers to run (see 'dlq worker'). Prints the job id.\n"
+    "\n"
+    "options:\n"
+    "  --args JSON       positional arguments, a JSON array (default [])\n"
+    "  --kwargs JSON     keyword arguments, a JSON object (default {})\n"
+    "  --max-retries N   retries after the first attempt, 0-100 (default 3); then\n"
+    "                    the job goes to the dead-letter queue\n"
+    "  --delay S         run it S seconds from now (30, 1.5) or after a duration\n"
+    "                    (5m, 2h)\n"
+    "  --priority N      -1000 to 1000, higher first (default 0)\n"
+    "  --timeout S       the job's time limit (its lease), 1-86400 s (default 30)\n"
+    "  --idempotency-key K  a repeat with the same key gives the same job\n"
+    "  --json            print the server's JSON answer\n"
+    "\n"
+    "global options:\n"
+    "  --url URL         the server (default $DLQ_URL, else " DLQ_CLI_DEFAULT_URL ")\n"
+    "  --token T         API token (default $DLQ_TOKEN)\n"
+    "  --request-timeout S  seconds to wait for an answer (default 30)\n"
+    "\n"
+    "examples:\n"
+    "  dlq enqueue billing charge_card --kwargs '{\"customer\": 42, \"amount\": 250}'\n"
+    "  dlq enqueue mail send_welcome --args '[\"ana@example.com\"]' --delay 5m\n";
+
+static const char queues_usage[] =
+    "usage: dlq queues [--json]\n"
+    "\n"
+    "Show every queue of the job queue: jobs ready, scheduled (delayed or waiting\n"
+    "for a retry), running, succeeded and dead, the age of the oldest ready job,\n"
+    "whether the queue is paused and where its replays go.\n"
+    "\n"
+    "options:\n"
+    "  --json            print the server's JSON answer\n" DLQ_CLI_GLOBAL_USAGE;
+
+static const char queue_usage[] =
+    "usage: dlq queue set QUEUE [--target native|webhook] [--webhook-url U]\n"
+    "                 [--webhook-secret S] [--max-replays N] [--json]\n"
+    "       dlq queue pause QUEUE [--json]\n"
+    "       dlq queue resume QUEUE [--json]\n"
+    "\n"
+    "Change a queue. 'set' (admin) chooses where replays of its dead-lettered jobs\n"
+    "go: back onto the queue for workers (native, the default) or POSTed, signed\n"
+    "with HMAC-SHA256, to a webhook. 'pause' stops workers from getting its jobs\n"
+    "(enqueues still work); 'resume' starts them again.\n"
+    "\n"
+    "options:\n"
+    "  --target T        native or webhook\n"
+    "  --webhook-url U   the http(s) URL replays are POSTed to (target webhook)\n"
+    "  --webhook-secret S  the HMAC key of X-DLQ-Signature (never shown back)\n"
+    "  --max-replays N   replay budget of entries from this queue, 1-100\n"
+    "  --json            print the server's JSON answer\n" DLQ_CLI_GLOBAL_USAGE;
+
+static const char job_usage[] =
+    "usage: dlq job ID [--json]\n"
+    "\n"
+    "Show one job: queue, task, state, attempt, times, last error, arguments,\n"
+    "result and every attempt so far.\n"
+    "\n"
+    "options:\n"
+    "  --json            print the server's JSON answer\n" DLQ_CLI_GLOBAL_USAGE;
+
+static const char worker_usage[] =
+    "usage: dlq worker --queue Q [--concurrency N] [--lease S] [--task NAME]...\n"
+    "                  [--worker-id ID] -- COMMAND ARGS...\n"
+    "\n"
+    "Run jobs of queue Q: reserve them (long poll) and run COMMAND once per job,\n"
+    "with the job's JSON on standard input and DLQ_JOB_ID, DLQ_TASK_NAME,\n"
+    "DLQ_ATTEMPT and DLQ_QUEUE in its environment.\n"
+    "  exit 0            the job succeeded (standard output, when it is JSON, is\n"
+    "                    kept as the job's result)\n"
+    "  exit 3            the job failed for good: it goes to the dead-letter queue\n"
+    "                    at once (permanent_failure)\n"
+    "  any other exit, a signal, or running past the lease: the job failed and is\n"
+    "                    retried with backoff; the last lines of standard error (up\n"
+    "                    to 4 KiB) are its error message\n"
+    "The lease is heartbeated every lease/3 while COMMAND runs. One line per job\n"
+    "outcome goes to standard error. SIGINT/SIGTERM: no new jobs, the running\n"
+    "ones finish and are reported, exit 0; a second signal kills them (their\n"
+    "leases give the jobs back to the queue).\n"
+    "\n"
+    "options:\n"
+    "  --queue Q         the queue (required)\n"
+    "  --concurrency N   commands at once, 1-256 (default 1)\n"
+    "  --lease S         seconds a command may run, 1-86400 (default: each job's\n"
+    "                    timeout)\n"
+    "  --task NAME       run only jobs of this task; repeat for several\n"
+    "  --worker-id ID    the name in the jobs' attempts (default HOST:PID)\n" DLQ_CLI_GLOBAL_USAGE
+    "\n"
+    "examples:\n"
+    "  dlq worker --queue billing --concurrency 4 -- python3 -m app.run_job\n"
+    "  dlq worker --queue mail -- sh -c 'jq -r .args[0] | ./send-mail'\n";
+
+static const char demo_usage[] =
+    "usage: dlq demo [--url U] [--token T]\n"
+    "\n"
+    "A two-minute tour of the job queue against a running server (dlq serve):\n"
+    "enqueues a mix of jobs on queue 'demo', runs a worker whose command fails\n"
+    "some of them (charges over 100), shows them arrive in the dead-letter queue,\n"
+    "\"fixes\" the command, bulk-replays them and shows them resolved. It starts\n"
+    "nothing it does not stop and leaves no files behind.\n" DLQ_CLI_GLOBAL_USAGE;
+
 static const struct dlq_command commands[] = {
     {"list", "list dead-letter entries (filters, paging, full-text search)", list_usage,
      dlq_cli_list_run},
@@ -287,6 +394,14 @@ static const struct dlq_command commands[] = {
     {"cleanup", "delete old closed entries for good (admin)", cleanup_usage, dlq_cli_cleanup_run},
     {"audit", "the audit trail of operator actions (admin)", audit_usage, dlq_cli_audit_run},
     {"token", "create, list and revoke API tokens", token_usage, dlq_cli_token_run},
+    {"enqueue", "put a job on a queue of the job queue", enqueue_usage, dlq_cli_enqueue_run},
+    {"queues", "queues of the job queue: ready, running, dead, oldest", queues_usage,
+     dlq_cli_queues_run},
+    {"queue", "set a queue's replay target, pause or resume it", queue_usage, dlq_cli_queue_run},
+    {"job", "show one job with its attempts", job_usage, dlq_cli_job_run},
+    {"worker", "run a command for each job of a queue", worker_usage, dlq_cli_worker_run},
+    {"demo", "a tour: jobs fail, land in the DLQ, get replayed, resolve", demo_usage,
+     dlq_cli_demo_run},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -111,8 +111,9 @@ static int act_failed(struct dlq_req *r, int rc, const char *id)
 
 int dlq_h_entries_retry(struct dlq_req *r)
 {
-    static const char *const allowed[] = {"task_args", "task_kwargs", "queue", "max_retries",
-                                          "reason",    "ticket_url",  NULL};
+    static const char *const allowed[] = {"task_args",      "task_kwargs", "queue",
+                                          "max_retries",    "reason",      "ticket_url",
+                                          "reset_attempts", NULL}; /* issue 4: reset_attempts */
     const char *id = r->params[0];
     struct dlq_retry_req rq = {.max_retries = -1};
     const char *force = query(r, "force");
@@ -141,6 +142,11 @@ int dlq_h_entries_retry(struct dlq_req *r)
             else
                 rq.max_retries = (int)json_integer_value(mr);
         }
+        json_t *ra = json_object_get(body, "reset_attempts"); /* issue 4 */
+        if (ra && !json_is_null(ra) && !json_is_boolean(ra))
+            dlq_errors_add(&r->errs, "reset_attempts", "must be true or false");
+        else if (ra && json_is_false(ra))
+            rq.keep_attempts = 1;
     }
     rq.task_args = args;
     rq.task_kwargs = kwargs;

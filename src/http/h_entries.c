@@ -61,13 +61,21 @@ int dlq_h_entries_create(struct dlq_req *r)
         return dlq_http_fail_fields(r, rc, "invalid entry");
     rc = apply_idempotency_key(r, &e);
     struct dlq_capture_result res;
+    int spooled = 0; /* issue 6: taken by the spool, not yet in the store */
     if (rc == DLQ_OK)
-        rc = dlq_service_capture(r->h->svc, &r->who, &e, 1, &res, r->detail, sizeof(r->detail));
+        rc = dlq_service_ingest(r->h->svc, &r->who, &e, 1, &res, &spooled, r->detail,
+                                sizeof(r->detail));
     dlq_entry_clear(&e);
     if (rc != DLQ_OK)
         return rc;
     if (res.code != DLQ_OK)
         return res.code;
+    if (spooled) /* issue 6: 202, the usual body plus "spooled": true */
+        return dlq_http_reply_json(r, res.created ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK,
+                                   json_pack("{s:s, s:s, s:b, s:b}", "dlq_id", res.dlq_id,
+                                             "status", "pending_review", "created", res.created,
+                                             "spooled", 1),
+                                   NULL);
 
     if (res.created) {
         char loc[96];
@@ -117,7 +125,9 @@ int dlq_h_entries_batch(struct dlq_req *r)
         free_entries(es, n);
         return DLQ_E_NOMEM;
     }
-    rc = dlq_service_capture(r->h->svc, &r->who, es, n, res, r->detail, sizeof(r->detail));
+    int spooled = 0; /* issue 6 */
+    rc = dlq_service_ingest(r->h->svc, &r->who, es, n, res, &spooled, r->detail,
+                            sizeof(r->detail));
     free_entries(es, n);
     if (rc != DLQ_OK) {
         free(res);
@@ -141,9 +151,10 @@ int dlq_h_entries_batch(struct dlq_req *r)
         else if (!res[i].updated)
             dups++;
     }
-    dlq_buf_printf(&b, "],\"created\":%zu,\"duplicates\":%zu}", created, dups);
+    dlq_buf_printf(&b, "],\"created\":%zu,\"duplicates\":%zu%s}", created, dups,
+                   spooled ? ",\"spooled\":true" : "");
     free(res);
-    return dlq_http_reply_buf(r, MHD_HTTP_OK, &b, NULL);
+    return dlq_http_reply_buf(r, spooled ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK, &b, NULL);
 }
 
 struct args {

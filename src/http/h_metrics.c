@@ -6,6 +6,11 @@
 
 int dlq_h_metrics(struct dlq_req *r)
 {
+    /* harden: the families span every tenant (task and queue names), so a
+     * tenant-bound token, which sees only its tenant, may not scrape them. */
+    if (r->who.tenant_id[0] != '\0')
+        return dlq_http_fail(r, DLQ_E_FORBIDDEN,
+                             "metrics cover every tenant: use a token not bound to a tenant");
     struct dlq_buf b = {0};
     dlq_buf_reserve(&b, 16384);
     int rc = dlq_service_metrics_text(r->h->svc, &b, r->detail, sizeof(r->detail));
@@ -13,6 +18,7 @@ int dlq_h_metrics(struct dlq_req *r)
         dlq_buf_free(&b);
         return rc;
     }
+    dlq_service_spool_metrics_text(r->h->svc, &b); /* issue 6 */
     dlq_http_metrics_text(&b);
     if (b.oom) {
         dlq_buf_free(&b);

@@ -45,6 +45,7 @@ struct dlq_req {
     int started;     /* the access handler has seen this request */
     int bad_path;    /* the raw path is refused (see bad_path_detail) */
     int too_big;     /* the body passed cfg.max_body: it is being discarded */
+    int dup_length;  /* harden: more than one Content-Length header (400) */
     struct dlq_buf body;
 
     int authed;
@@ -60,6 +61,15 @@ struct dlq_req {
     char allow[64]; /* 405: the methods the path accepts */
     int bad_token;  /* 401: a token was sent but not accepted */
     const char *route; /* slice C1: the matched route pattern (metrics), NULL if none */
+
+    /* issue 4: the long poll of a reserve (h_jobs.c). A handler that
+     * suspends the connection sets suspended and answers nothing; when the
+     * waiter resumes it, MHD calls the access handler again and the request
+     * is dispatched again (lp keeps the handler's state, freed by lp_free). */
+    int suspended;
+    struct dlq_job_waiter waiter;
+    void *lp;
+    void (*lp_free)(void *);
 
     /* What was answered, for the access log. */
     int queued;
@@ -107,6 +117,12 @@ int dlq_http_problem(struct dlq_req *r, int code);
  * answer unless libmicrohttpd refuses it (then returns an error). */
 int dlq_http_dispatch(struct dlq_req *r);
 
+/* dlq_http_route_find (harden: for fuzz/fuzz_route.c) runs the dispatcher's
+ * path checks and route lookup on r (method, path, url and bad_path set; no
+ * connection needed): DLQ_OK with the route's pattern and permission, or the
+ * error code (400, 404, 405) the dispatcher would answer, detail in r. */
+int dlq_http_route_find(struct dlq_req *r, const char **pattern, enum dlq_perm *perm);
+
 /* dlq_http_header_get returns a request header (borrowed) or NULL. */
 const char *dlq_http_header_get(struct dlq_req *r, const char *name);
 
@@ -149,9 +165,37 @@ int dlq_h_report(struct dlq_req *r);
 int dlq_h_groups(struct dlq_req *r);
 int dlq_h_alerts(struct dlq_req *r);
 int dlq_h_metrics(struct dlq_req *r);
+/* issue 4: h_jobs.c, h_queues.c */
+int dlq_h_jobs_enqueue(struct dlq_req *r);
+int dlq_h_jobs_batch(struct dlq_req *r);
+int dlq_h_jobs_reserve(struct dlq_req *r);
+int dlq_h_jobs_ack(struct dlq_req *r);
+int dlq_h_jobs_ack_batch(struct dlq_req *r);
+int dlq_h_jobs_fail(struct dlq_req *r);
+int dlq_h_jobs_heartbeat(struct dlq_req *r);
+int dlq_h_jobs_get(struct dlq_req *r);
+int dlq_h_jobs_cancel(struct dlq_req *r);
+int dlq_h_queues_list(struct dlq_req *r);
+int dlq_h_queues_get(struct dlq_req *r);
+int dlq_h_queues_settings(struct dlq_req *r);
+int dlq_h_queues_pause(struct dlq_req *r);
+int dlq_h_queues_resume(struct dlq_req *r);
 /* dlq_http_metrics_observe counts one answered request (lock-free). */
 void dlq_http_metrics_observe(const char *route, unsigned status, double seconds);
 /* dlq_http_metrics_text appends the HTTP request families to b. */
 void dlq_http_metrics_text(struct dlq_buf *b);
+/* issue 5: h_static.c, h_whoami.c; the asset table is generated from web/
+ * at build time (web/embed.cmake). */
+struct dlq_web_asset {
+    const char *path;  /* relative to web/, e.g. "js/app.js" */
+    const unsigned char *data;
+    size_t len;
+    const char *ctype; /* Content-Type */
+    const char *etag;  /* strong: "\"<SHA-256 prefix>\"" */
+};
+extern const struct dlq_web_asset dlq_web_assets[];
+extern const size_t dlq_web_assets_count;
+int dlq_h_static(struct dlq_req *r);
+int dlq_h_whoami(struct dlq_req *r);
 
 #endif

@@ -54,6 +54,26 @@ static const struct route routes[] = {
     {"GET", "/api/v1/dlq/groups", dlq_h_groups, DLQ_PERM_READ},
     {"GET", "/api/v1/dlq/alerts", dlq_h_alerts, DLQ_PERM_READ},
     {"GET", "/metrics", dlq_h_metrics, DLQ_PERM_READ},
+    /* issue 4: the job queue */
+    {"POST", "/api/v1/queues/{queue}/jobs", dlq_h_jobs_enqueue, DLQ_PERM_INGEST},
+    {"POST", "/api/v1/queues/{queue}/jobs/batch", dlq_h_jobs_batch, DLQ_PERM_INGEST},
+    {"POST", "/api/v1/queues/{queue}/reserve", dlq_h_jobs_reserve, DLQ_PERM_INGEST},
+    {"POST", "/api/v1/jobs/ack", dlq_h_jobs_ack_batch, DLQ_PERM_INGEST},
+    {"POST", "/api/v1/jobs/{id}/ack", dlq_h_jobs_ack, DLQ_PERM_INGEST},
+    {"POST", "/api/v1/jobs/{id}/fail", dlq_h_jobs_fail, DLQ_PERM_INGEST},
+    {"POST", "/api/v1/jobs/{id}/heartbeat", dlq_h_jobs_heartbeat, DLQ_PERM_INGEST},
+    {"GET", "/api/v1/jobs/{id}", dlq_h_jobs_get, DLQ_PERM_READ},
+    {"DELETE", "/api/v1/jobs/{id}", dlq_h_jobs_cancel, DLQ_PERM_ACT},
+    {"GET", "/api/v1/queues", dlq_h_queues_list, DLQ_PERM_READ},
+    {"GET", "/api/v1/queues/{queue}", dlq_h_queues_get, DLQ_PERM_READ},
+    {"PUT", "/api/v1/queues/{queue}/settings", dlq_h_queues_settings, DLQ_PERM_ADMIN},
+    {"POST", "/api/v1/queues/{queue}/pause", dlq_h_queues_pause, DLQ_PERM_ACT},
+    {"POST", "/api/v1/queues/{queue}/resume", dlq_h_queues_resume, DLQ_PERM_ACT},
+    /* issue 5: the dashboard (public files) and who the token is */
+    {"GET", "/", dlq_h_static, DLQ_PERM_PUBLIC},
+    {"GET", "/assets/{file}", dlq_h_static, DLQ_PERM_PUBLIC},
+    {"GET", "/assets/js/{file}", dlq_h_static, DLQ_PERM_PUBLIC},
+    {"GET", "/api/v1/whoami", dlq_h_whoami, DLQ_PERM_PUBLIC}, /* authenticates itself */
     {NULL, NULL, NULL, DLQ_PERM_PUBLIC},
 };
 
@@ -195,6 +215,63 @@ static int authenticate(struct dlq_req *r, enum dlq_perm perm)
                          dlq_role_name(r->who.role), roles);
 }
 
+/* harden: the query arguments of every route are checked once, here: at
+ * most DLQ_HTTP_MAX_ARGS of them, no key given twice (which value would
+ * count is not obvious, so a repeat is a 400 naming it rather than a silent
+ * pick), and no decoded NUL in a key or value (it would cut it short). */
+struct query_check {
+    struct dlq_req *r;
+    const char *keys[DLQ_HTTP_MAX_ARGS];
+    char told[DLQ_HTTP_MAX_ARGS]; /* a repeat of keys[i] was reported */
+    size_t n;
+    int too_many;
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+    struct query_check *q = cls;
+    (void)kind;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size))
+        dlq_errors_add(&q->r->errs, key, "must not contain a NUL byte (%%00)");
+    for (size_t i = 0; i < q->n; i++) {
+        if (strcmp(q->keys[i], key) == 0) {
+            if (!q->told[i])
+                dlq_errors_add(&q->r->errs, key, "given more than once");
+            q->told[i] = 1;
+            return MHD_YES;
+        }
+    }
+    if (q->n == DLQ_HTTP_MAX_ARGS) {
+        q->too_many = 1;
+        return MHD_NO;
+    }
+    q->told[q->n] = 0;
+    q->keys[q->n++] = key;
+    return MHD_YES;
+}
+
+static int check_query(struct dlq_req *r)
+{
+    struct query_check q = {.r = r};
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+    if (q.too_many)
+        return dlq_http_fail(r, DLQ_E_INVAL, "more than %d query arguments", DLQ_HTTP_MAX_ARGS);
+    if (r->errs.n > 0)
+        return dlq_http_fail_fields(r, DLQ_E_INVAL, "invalid query");
+    return DLQ_OK;
+}
+
+static enum MHD_Result count_auth(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+        ++*(int *)cls;
+    return MHD_YES;
+}
+
 /* route finds the route for r, or fails with 404 or 405 (Allow set). */
 static int route(struct dlq_req *r, const struct route **out)
 {
@@ -223,11 +300,10 @@ static int route(struct dlq_req *r, const struct route **out)
     return dlq_http_fail(r, DLQ_E_NOTFOUND, "no such resource: %s", r->path);
 }
 
-static int dispatch(struct dlq_req *r)
+/* find checks r's paths (raw and decoded) and finds its route: DLQ_OK with
+ * *out set, or the error the dispatcher answers. */
+static int find(struct dlq_req *r, const struct route **out)
 {
-    if (r->too_big)
-        return dlq_http_fail(r, DLQ_E_TOOBIG, "the request body is larger than %zu bytes",
-                             r->h->cfg.max_body);
     const char *why = r->bad_path ? dlq_http_bad_path(r->path, strlen(r->path)) : NULL;
     if (!why && (!r->url || r->url[0] != '/'))
         why = "the path must start with '/'";
@@ -235,9 +311,30 @@ static int dispatch(struct dlq_req *r)
         why = "the path must not contain '.' or '..' segments";
     if (why)
         return dlq_http_fail(r, DLQ_E_INVAL, "%s", why);
+    return route(r, out);
+}
 
+/* dlq_http_route_find: see http_int.h (the fuzzer's way in). */
+int dlq_http_route_find(struct dlq_req *r, const char **pattern, enum dlq_perm *perm)
+{
     const struct route *rt = NULL;
-    int rc = route(r, &rt);
+    int rc = find(r, &rt);
+    if (rc == DLQ_OK) {
+        *pattern = rt->pattern;
+        *perm = rt->perm;
+    }
+    return rc;
+}
+
+static int dispatch(struct dlq_req *r)
+{
+    if (r->too_big)
+        return dlq_http_fail(r, DLQ_E_TOOBIG, "the request body is larger than %zu bytes",
+                             r->h->cfg.max_body);
+    if (r->dup_length) /* harden */
+        return dlq_http_fail(r, DLQ_E_INVAL, "more than one Content-Length header");
+    const struct route *rt = NULL;
+    int rc = find(r, &rt);
     if (rc != DLQ_OK)
         return rc;
     r->route = rt->pattern; /* slice C1: request metrics by route */
@@ -245,12 +342,20 @@ static int dispatch(struct dlq_req *r)
         !json_body_ok(dlq_http_header_get(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return dlq_http_fail(r, DLQ_E_MEDIATYPE, "the request body must be application/json");
     if (rt->perm != DLQ_PERM_PUBLIC) {
+        /* harden: two Authorization headers are refused, never one picked. */
+        int nauth = 0;
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_auth, &nauth);
+        if (nauth > 1)
+            return dlq_http_fail(r, DLQ_E_INVAL, "more than one Authorization header");
         rc = authenticate(r, rt->perm);
         if (rc != DLQ_OK)
             return rc;
     }
+    rc = check_query(r); /* harden */
+    if (rc != DLQ_OK)
+        return rc;
     rc = rt->fn(r);
-    if (rc == DLQ_OK && !r->queued)
+    if (rc == DLQ_OK && !r->queued && !r->suspended) /* issue 4: a suspended long poll */
         rc = dlq_http_fail(r, DLQ_E_INTERNAL, "the handler gave no answer");
     return rc;
 }

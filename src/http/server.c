@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,8 @@ static void set_request_id(struct dlq_req *r)
 
 static void req_free(struct dlq_req *r)
 {
+    if (r->lp_free) /* issue 4: a reserve's long-poll state */
+        r->lp_free(r->lp);
     dlq_buf_free(&r->body);
     free(r->path);
     free(r);
@@ -88,6 +91,17 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return r;
 }
 
+/* count_length counts the Content-Length headers of a request (harden). */
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        ++*(int *)cls;
+    return MHD_YES;
+}
+
 /* begin handles the first call for a request (headers read, body not yet):
  * a body announced larger than the cap is refused before it is read. */
 static enum MHD_Result begin(struct dlq_req *r, const char *url, const char *method)
@@ -96,6 +110,14 @@ static enum MHD_Result begin(struct dlq_req *r, const char *url, const char *met
     r->url = url;
     snprintf(r->method, sizeof(r->method), "%s", method);
     set_request_id(r);
+    /* harden: two Content-Length headers make the body's end ambiguous (a
+     * proxy may honour the other one): refuse before reading anything. */
+    int nlen = 0;
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_length, &nlen);
+    if (nlen > 1) {
+        r->dup_length = 1;
+        return dlq_http_dispatch(r) == DLQ_OK ? MHD_YES : MHD_NO;
+    }
     const char *cl = dlq_http_header_get(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         unsigned long long want = strtoull(cl, NULL, 10);
@@ -155,6 +177,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    if (r->lp) /* issue 4: a long poll that never got its wake-up */
+        dlq_service_job_unwait(h->svc, &r->waiter);
     if (h->cfg.access_log && r->started)
         dlq_http_access_log(r);
     if (r->started) /* slice C1: request metrics */
@@ -229,6 +253,7 @@ int dlq_http_start(struct dlq_service *svc, const struct dlq_http_config *cfg,
     atomic_init(&h->inflight, 0);
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    flags |= MHD_ALLOW_SUSPEND_RESUME; /* issue 4: the reserve long poll */
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -238,7 +263,9 @@ int dlq_http_start(struct dlq_service *svc, const struct dlq_http_config *cfg,
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, h, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->cfg.threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)h->cfg.conn_timeout_s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        (unsigned)h->cfg.conn_timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(h->cfg.per_ip_limit > 0 ? h->cfg.per_ip_limit : 0), /* issue 6 */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_END);
     if (!h->daemon) {
@@ -273,6 +300,7 @@ void dlq_http_stop(struct dlq_http *h)
         return;
     atomic_store(&h->draining, 1);
     MHD_socket ls = MHD_quiesce_daemon(h->daemon);
+    dlq_service_job_close(h->svc); /* issue 4: resume every long poll (they answer 204) */
     int64_t deadline = dlq_mono_ns() + (int64_t)DRAIN_TIMEOUT_MS * 1000000;
     while (atomic_load(&h->inflight) > 0 && dlq_mono_ns() < deadline)
         sleep_ms(5);

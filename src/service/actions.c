@@ -98,6 +98,7 @@ int dlq_service_retry(struct dlq_service *svc, const struct dlq_principal *p, co
         .reason = rq->reason,
         .ticket_url = rq->ticket_url,
         .edit = edited ? &edit : NULL,
+        .keep_attempts = rq->keep_attempts, /* issue 4 */
     };
     struct dlq_audit au;
     code = init_audit(p, now,
@@ -114,6 +115,8 @@ int dlq_service_retry(struct dlq_service *svc, const struct dlq_principal *p, co
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     code = dlq_store_act(svc->store, id, &a, rtid, &au, after, err, errlen);
     free(au.details);
+    if (code == DLQ_OK)
+        dlq_service_job_wake(svc, NULL); /* issue 4: the replay made a job */
     return code;
 }
 

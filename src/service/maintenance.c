@@ -64,6 +64,28 @@ static int step(struct dlq_service *svc, enum dlq_action action, int64_t cutoff,
     return DLQ_OK;
 }
 
+/* purge_jobs deletes finished jobs older than cutoff (issue 4: they live as
+ * long as resolved entries), in batches like step(). */
+static int purge_jobs(struct dlq_service *svc, int64_t cutoff, const atomic_int *stopping,
+                      char *err, size_t errlen)
+{
+    int64_t total = 0;
+    for (int i = 0; i < RUN_BATCHES; i++) {
+        if (stopping && atomic_load(stopping))
+            break;
+        int64_t done = 0;
+        int code = dlq_store_job_purge(svc->store, cutoff, BATCH, &done, err, errlen);
+        if (code != DLQ_OK)
+            return code;
+        total += done;
+        if (done < BATCH)
+            break;
+    }
+    if (total > 0)
+        dlq_log(DLQ_LOG_INFO, "maintenance: purged %lld finished jobs", (long long)total);
+    return DLQ_OK;
+}
+
 static int run_once(struct dlq_service *svc, const struct dlq_maint_config *cfg, int64_t now,
                     const atomic_int *stopping, struct dlq_maint_counts *out, char *err,
                     size_t errlen)
@@ -78,6 +100,8 @@ static int run_once(struct dlq_service *svc, const struct dlq_maint_config *cfg,
     if (code == DLQ_OK)
         code = step(svc, DLQ_ACTION_PURGE, now - (int64_t)cfg->purge_days * DAY_MS, now, stopping,
                     &out->purged, err, errlen);
+    if (code == DLQ_OK) /* issue 4 */
+        code = purge_jobs(svc, now - (int64_t)cfg->retention_days * DAY_MS, stopping, err, errlen);
     if (code == DLQ_OK && cfg->max_entries > 0) {
         code = dlq_store_count_entries(svc->store, &out->stored, err, errlen);
         out->over_cap = code == DLQ_OK && out->stored > cfg->max_entries;

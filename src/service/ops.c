@@ -112,6 +112,7 @@ static int replay_chunk(struct run *u, size_t want, size_t *got, char *err, size
     code = dlq_store_act_many(u->svc->store, u->idp, n, &a, u->ridp, NULL, u->res, err, errlen);
     if (code != DLQ_OK)
         return code;
+    dlq_service_job_wake(u->svc, NULL); /* issue 4: the replays made jobs */
     for (size_t i = 0; i < n; i++)
         if (u->res[i].code != DLQ_OK)
             u->op.skipped++;

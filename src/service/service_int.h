@@ -41,6 +41,8 @@ struct dlq_service {
     struct dlq_auth_cache auth;
     struct dlq_ops_runner *ops; /* slice B: the bulk operation runner (ops.c), NULL when stopped */
     struct dlq_alerts *alerts; /* slice C1: alert evaluator and sender (alerts.c), NULL when stopped */
+    struct dlq_spool *spool;   /* issue 6: the ingest spool (spool.c), NULL when off */
+    struct dlq_jobs *jobs;     /* issue 4: waiters, timer, webhooks (queue_wait.c), NULL: stopped */
 };
 
 /* dlq_auth_cache_init / _destroy set up and tear down the cache's mutex. */
