@@ -22,6 +22,12 @@ int dlq_h_alerts(struct dlq_req *r)
     struct dlq_alert_view av[DLQ_ALERT_RULES];
     size_t n = 0;
     int webhook = 0;
+    /* Alert rules are server-wide (their reasons count every tenant). */
+    if (r->who.tenant_id[0])
+        return dlq_http_fail(r, DLQ_E_FORBIDDEN,
+                             "alert rules are server-wide: a token bound to tenant '%s' cannot "
+                             "read them (its stats carry its own alert_status)",
+                             r->who.tenant_id);
     dlq_service_alerts(r->h->svc, av, &n, &webhook);
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++)

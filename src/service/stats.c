@@ -36,7 +36,10 @@ int dlq_service_stats(struct dlq_service *svc, const struct dlq_principal *p, in
     out->health = dlq_service_health(svc, out->st.pending);
     out->warning_at = svc->cfg.health_warning_at;
     out->critical_at = svc->cfg.health_critical_at;
-    if (dlq_alerts_firing(svc, out->alert_reason, sizeof out->alert_reason)) {
+    /* The evaluator's rules count every tenant: a tenant-bound token gets
+     * only the verdict of its own counters, never another tenant's numbers. */
+    if (!dlq_service_tenant(p) &&
+        dlq_alerts_firing(svc, out->alert_reason, sizeof out->alert_reason)) {
         out->should_alert = 1;
         return DLQ_OK;
     }

@@ -258,3 +258,20 @@ def test_retention_cap(fresh_server, hook):
         pytest.skip("maintenance does not raise retention_cap through alerts yet")
     m = wait_for(lambda: hook.messages("retention_cap"), what="webhook")[0]
     check_message(m, "retention_cap", "firing")
+
+
+def test_tenant_token_sees_no_other_tenants_alerts(fresh_server, hook):
+    # Rules count every tenant, so their state and reasons are not a tenant's
+    # to read; its stats' alert_status judges its own counters only.
+    srv = start(fresh_server, hook, "--health-critical", "2")
+    ingest(srv.admin, 3)
+    wait_for(firing(srv.admin, "health_critical"), what="health_critical firing")
+    quiet = srv.client("viewer", tenant="t-quiet")
+    r = quiet.get(ALERTS)
+    assert r.status_code == 403, r.text
+    assert "server-wide" in r.json()["detail"]
+    st = quiet.get("/api/v1/dlq/stats").json()
+    assert st["pending_entries"] == 0
+    assert st["alert_status"]["should_alert"] is False
+    assert "3" not in (st["alert_status"]["reason"] or "")
+    assert srv.admin.get("/api/v1/dlq/stats").json()["alert_status"]["should_alert"] is True
