@@ -161,14 +161,20 @@ def check(srv, st, full=False):
     # Expired leases of jobs reserved before the kill dead-letter into new
     # entries, and a bulk replay resumed at start moves entries to retried,
     # at any moment: compare a list with stats taken with no change around it.
-    for _ in range(50):
+    # A quiet moment is one where the counters did not move while the list
+    # was walked; without one the comparison below would race, so its
+    # absence is reported as such rather than as a counter mismatch.
+    quiet = False
+    for _ in range(100):
         before = api.get("/api/v1/dlq/stats", timeout=10).json()
         items = walk(api)
         stats = api.get("/api/v1/dlq/stats", timeout=10).json()
         if (before["total_failures"], before["by_status"]) == (stats["total_failures"],
                                                                 stats["by_status"]):
+            quiet = True
             break
-        time.sleep(0.1)
+        time.sleep(0.2)
+    assert quiet, f"entries kept changing for 20+ s after the restart: {stats['by_status']}"
     ids = [it["dlq_id"] for it in items]
     assert len(ids) == len(set(ids)), "a dlq_id listed twice"
     have = set(ids)
