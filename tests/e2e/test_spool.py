@@ -140,9 +140,11 @@ def test_drain_repeated_after_crash_is_idempotent(fresh_server):
     lock = Lock(srv.db)
     try:
         ids = [srv.admin.post(ENTRIES, {"task_name": name}).json()["dlq_id"] for _ in range(3)]
+        # Stopped while the store is still locked: the drain thread cannot
+        # have emptied the spool before we copy it.
+        srv.stop()
     finally:
         lock.release()
-    srv.stop()
     saved = open(srv.db + ".spool", "rb").read()
     assert saved.count(b"\n") == 3
     srv.start()  # drains at start
