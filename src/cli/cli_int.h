@@ -79,6 +79,15 @@ int dlq_cli_conn_check(struct dlq_cli_conn *c, const char *cmd);
  * answer (opterr must be 0) and returns DLQ_EXIT_USAGE. */
 int dlq_cli_getopt_error(const char *cmd, int argc, char **argv, int c);
 
+/* dlq_cli_one_id parses the arguments of a command that takes exactly one ID
+ * and only the global options and --json (options: its getopt table): conn
+ * is set up and checked, *json set, *id points into argv. Returns -1 when
+ * all is well, else the exit code after printing one usage line ("which
+ * <what>? (usage: dlq CMD ID)"). */
+int dlq_cli_one_id(const char *cmd, const char *what, int argc, char **argv,
+                   const struct option *options, struct dlq_cli_conn *conn, int *json,
+                   const char **id);
+
 /* dlq_cli_usage_error prints "dlq CMD: <message>" to stderr and returns
  * DLQ_EXIT_USAGE. */
 int dlq_cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -138,29 +138,15 @@ static int render(json_t *j, void *arg)
 int dlq_cli_job_run(int argc, char **argv)
 {
     struct dlq_cli_conn conn;
-    int json = 0, c;
-    dlq_cli_conn_init(&conn);
-    optind = 0; /* glibc: start afresh; argv[0] is the command name */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
-        if (c == '?' || c == ':')
-            return dlq_cli_getopt_error("job", argc, argv, c);
-        if (c == DLQ_CLI_OPT_JSON)
-            json = 1;
-        else if (dlq_cli_conn_option(&conn, "job", c, optarg) != 1)
-            return DLQ_EXIT_USAGE;
-    }
-    if (optind >= argc || argv[optind][0] == '\0')
-        return dlq_cli_usage_error("job", "which job? (usage: dlq job ID)");
-    if (optind + 1 < argc)
-        return dlq_cli_usage_error("job", "unexpected argument '%s' (one ID at a time)",
-                                   argv[optind + 1]);
-    if (dlq_cli_conn_check(&conn, "job") != 0)
-        return DLQ_EXIT_USAGE;
+    int json;
+    const char *id;
+    int rc = dlq_cli_one_id("job", "job", argc, argv, options, &conn, &json, &id);
+    if (rc >= 0)
+        return rc;
     struct dlq_buf path = {0};
     dlq_buf_puts(&path, "/api/v1/jobs/");
-    dlq_cli_escape(&path, argv[optind]);
-    int rc = DLQ_EXIT_ERROR;
+    dlq_cli_escape(&path, id);
+    rc = DLQ_EXIT_ERROR;
     if (path.oom)
         fprintf(stderr, "dlq: out of memory\n");
     else

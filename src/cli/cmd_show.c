@@ -219,29 +219,15 @@ int dlq_cli_show_run(int argc, char **argv)
     struct dlq_cli_conn conn;
     struct dlq_cli_reply r = {0};
     struct dlq_buf path = {0}, out = {0};
-    int json = 0, c;
-    dlq_cli_conn_init(&conn);
-    optind = 0; /* glibc: start afresh; argv[0] is the command name */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
-        if (c == '?' || c == ':')
-            return dlq_cli_getopt_error("show", argc, argv, c);
-        if (c == DLQ_CLI_OPT_JSON)
-            json = 1;
-        else if (dlq_cli_conn_option(&conn, "show", c, optarg) != 1)
-            return DLQ_EXIT_USAGE;
-    }
-    if (optind >= argc || argv[optind][0] == '\0')
-        return dlq_cli_usage_error("show", "which entry? (usage: dlq show ID)");
-    if (optind + 1 < argc)
-        return dlq_cli_usage_error("show", "unexpected argument '%s' (one ID at a time)",
-                                   argv[optind + 1]);
-    if (dlq_cli_conn_check(&conn, "show") != 0)
-        return DLQ_EXIT_USAGE;
+    int json;
+    const char *id;
+    int rc = dlq_cli_one_id("show", "entry", argc, argv, options, &conn, &json, &id);
+    if (rc >= 0)
+        return rc;
 
     dlq_buf_puts(&path, "/api/v1/dlq/entries/");
-    dlq_cli_escape(&path, argv[optind]);
-    int rc = DLQ_EXIT_ERROR;
+    dlq_cli_escape(&path, id);
+    rc = DLQ_EXIT_ERROR;
     if (path.oom)
         goto done;
     rc = dlq_cli_call(&conn, "GET", path.data, NULL, &r);

@@ -69,6 +69,34 @@ int dlq_cli_conn_option(struct dlq_cli_conn *c, const char *cmd, int opt, const 
     }
 }
 
+int dlq_cli_one_id(const char *cmd, const char *what, int argc, char **argv,
+                   const struct option *options, struct dlq_cli_conn *conn, int *json,
+                   const char **id)
+{
+    int c;
+    *json = 0;
+    dlq_cli_conn_init(conn);
+    optind = 0; /* glibc: start afresh; argv[0] is the command name */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return dlq_cli_getopt_error(cmd, argc, argv, c);
+        if (c == DLQ_CLI_OPT_JSON)
+            *json = 1;
+        else if (dlq_cli_conn_option(conn, cmd, c, optarg) != 1)
+            return DLQ_EXIT_USAGE;
+    }
+    if (optind >= argc || argv[optind][0] == '\0')
+        return dlq_cli_usage_error(cmd, "which %s? (usage: dlq %s ID)", what, cmd);
+    if (optind + 1 < argc)
+        return dlq_cli_usage_error(cmd, "unexpected argument '%s' (one ID at a time)",
+                                   argv[optind + 1]);
+    if (dlq_cli_conn_check(conn, cmd) != 0)
+        return DLQ_EXIT_USAGE;
+    *id = argv[optind];
+    return -1;
+}
+
 int dlq_cli_conn_check(struct dlq_cli_conn *c, const char *cmd)
 {
     const char *host = NULL;
