@@ -299,6 +299,10 @@ const char *dlq_cli_jstr(const json_t *obj, const char *key);
 /* dlq_cli_jint returns the number member key of obj (a real truncated), or
  * dflt when it is missing or not a number. */
 long long dlq_cli_jint(const json_t *obj, const char *key, long long dflt);
+/* dlq_cli_jcount writes the counter member key of obj into out (n bytes) as
+ * a decimal, or missing when it is absent or negative; returns out. */
+const char *dlq_cli_jcount(const json_t *obj, const char *key, const char *missing, char *out,
+                           size_t n);
 
 /* ---- output (output.c): pure helpers, unit-tested ---- */
 

@@ -33,12 +33,7 @@ static const struct option options[] = {
 /* count_text writes member key of op as a number, or "?" when missing. */
 static const char *count_text(const json_t *op, const char *key, char *out, size_t n)
 {
-    long long v = dlq_cli_jint(op, key, -1);
-    if (v < 0)
-        snprintf(out, n, "?");
-    else
-        snprintf(out, n, "%lld", v);
-    return out;
+    return dlq_cli_jcount(op, key, "?", out, n);
 }
 
 /* progress_numbers appends "340/1000 processed, 320 ok, 12 failed, 8

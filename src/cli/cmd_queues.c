@@ -40,12 +40,7 @@ static const struct option queue_options[] = {
 /* num writes a counter member into out ("-" when missing). */
 static const char *num(const json_t *q, const char *key, char *out, size_t n)
 {
-    long long v = dlq_cli_jint(q, key, -1);
-    if (v < 0)
-        snprintf(out, n, "-");
-    else
-        snprintf(out, n, "%lld", v);
-    return out;
+    return dlq_cli_jcount(q, key, "-", out, n);
 }
 
 /* age writes the age of the oldest ready job: "12s", "5m", or "-". */

@@ -580,3 +580,14 @@ long long dlq_cli_jint(const json_t *obj, const char *key, long long dflt)
         return (long long)json_real_value(v);
     return dflt;
 }
+
+const char *dlq_cli_jcount(const json_t *obj, const char *key, const char *missing, char *out,
+                           size_t n)
+{
+    long long v = dlq_cli_jint(obj, key, -1);
+    if (v < 0)
+        snprintf(out, n, "%s", missing);
+    else
+        snprintf(out, n, "%lld", v);
+    return out;
+}
