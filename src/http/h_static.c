@@ -85,20 +85,7 @@ static int send_asset(struct dlq_req *r, const struct dlq_web_asset *a, int not_
         {"Cross-Origin-Opener-Policy", "same-origin"},
         {NULL, NULL},
     };
-    int ok = 1;
-    for (const struct dlq_http_header *hd = hdrs; ok && hd->name; hd++)
-        ok = MHD_add_response_header(resp, hd->name, hd->value) == MHD_YES;
-    if (ok && atomic_load(&r->h->draining))
-        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
-    if (ok)
-        ok = MHD_queue_response(r->conn, status, resp) == MHD_YES;
-    MHD_destroy_response(resp);
-    if (!ok)
-        return DLQ_E_INTERNAL;
-    r->queued = 1;
-    r->status = status;
-    r->bytes = len;
-    return DLQ_OK;
+    return dlq_http_queue(r, status, resp, len, hdrs);
 }
 
 /* dlq_h_static answers GET / (the page) and GET /assets/<file> and

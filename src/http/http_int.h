@@ -94,6 +94,13 @@ struct dlq_http_header {
  * DLQ_E_INTERNAL when libmicrohttpd refused it. */
 int dlq_http_reply(struct dlq_req *r, unsigned status, char *body, size_t len, const char *ctype,
                    const struct dlq_http_header *extra);
+/* dlq_http_queue adds extra (may be NULL) and, while draining, Connection:
+ * close to resp, queues it and records status and len for the access log.
+ * resp is destroyed whatever happens (libmicrohttpd keeps its own reference
+ * when queued). DLQ_OK or DLQ_E_INTERNAL. dlq_http_reply ends here; so do
+ * answers that build their own response (static assets). */
+int dlq_http_queue(struct dlq_req *r, unsigned status, struct MHD_Response *resp, size_t len,
+                   const struct dlq_http_header *extra);
 /* dlq_http_reply_json queues obj (reference stolen) as compact JSON. */
 int dlq_http_reply_json(struct dlq_req *r, unsigned status, json_t *obj,
                         const struct dlq_http_header *extra);

@@ -25,6 +25,17 @@ int dlq_http_reply(struct dlq_req *r, unsigned status, char *body, size_t len, c
     int ok = MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES &&
              MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) == MHD_YES &&
              MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES;
+    if (!ok) {
+        MHD_destroy_response(resp);
+        return DLQ_E_INTERNAL;
+    }
+    return dlq_http_queue(r, status, resp, len, extra);
+}
+
+int dlq_http_queue(struct dlq_req *r, unsigned status, struct MHD_Response *resp, size_t len,
+                   const struct dlq_http_header *extra)
+{
+    int ok = 1;
     for (const struct dlq_http_header *hd = extra; ok && hd && hd->name; hd++)
         ok = MHD_add_response_header(resp, hd->name, hd->value) == MHD_YES;
     if (ok && atomic_load(&r->h->draining))
