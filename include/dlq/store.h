@@ -30,6 +30,7 @@ struct dlq_store_config {
     enum dlq_durability durability;
     int busy_timeout_ms; /* how long a write may wait for a lock before failing */
     int migrate;         /* 1: create or upgrade the schema at open */
+    int pool_size;       /* postgres: sessions at most (0: the default, 8) */
 };
 
 struct dlq_store;
@@ -64,7 +65,7 @@ struct dlq_act {
 
 /* The outcome of an action on one entry of a bulk call. */
 struct dlq_act_result {
-    int code; /* DLQ_OK, DLQ_E_NOTFOUND or DLQ_E_CONFLICT */
+    int code;               /* DLQ_OK, DLQ_E_NOTFOUND or DLQ_E_CONFLICT */
     enum dlq_status status; /* after (when DLQ_OK) */
     char detail[200];       /* why it was refused */
 };
@@ -136,15 +137,15 @@ struct dlq_counts {
 };
 /* Stats from counters (store.h stats method); dlq_stats_clear frees. */
 struct dlq_stats {
-    int64_t total;                       /* every stored entry */
-    int64_t pending;                     /* pending_review + requires_review */
-    int64_t by_status[DLQ_STATUS_COUNT]; /* index: enum dlq_status */
+    int64_t total;                                          /* every stored entry */
+    int64_t pending;                                        /* pending_review + requires_review */
+    int64_t by_status[DLQ_STATUS_COUNT];                    /* index: enum dlq_status */
     struct dlq_counts by_task, by_queue, by_reason, by_exc; /* pending only */
-    int64_t oldest_pending_at;           /* ms, 0: none pending */
-    int64_t failures_last_hour;          /* sliding hour, from hourly buckets */
+    int64_t oldest_pending_at;                              /* ms, 0: none pending */
+    int64_t failures_last_hour;                             /* sliding hour, from hourly buckets */
     int64_t failures_in_window;
-    int hours;                           /* window */
-    int64_t hour0;                       /* ms start of by_hour[0] */
+    int hours;                            /* window */
+    int64_t hour0;                        /* ms start of by_hour[0] */
     int64_t by_hour[DLQ_STATS_HOURS_MAX]; /* oldest first, hours of them */
 };
 void dlq_stats_clear(struct dlq_stats *st);
@@ -190,7 +191,7 @@ struct dlq_store_metrics {
     struct dlq_pending_qt *pending; /* top 50 by n; the rest in pending_other */
     size_t npending;
     int64_t pending_other;
-    int64_t ingested;                  /* every capture ever (sum of hourly) */
+    int64_t ingested; /* every capture ever (sum of hourly) */
     int64_t replay_succeeded, replay_failed;
 };
 void dlq_store_metrics_clear(struct dlq_store_metrics *m);
@@ -203,8 +204,8 @@ struct dlq_reserve {
     const char *tenant; /* NULL: any tenant */
     const char *const *task_names;
     size_t ntask;
-    size_t max;           /* 1..100 */
-    int lease_s;          /* <= 0: each job's timeout_s */
+    size_t max;  /* 1..100 */
+    int lease_s; /* <= 0: each job's timeout_s */
     const char *worker_id;
     enum dlq_target target; /* NATIVE for workers; WEBHOOK for the dispatcher */
     int64_t now;
@@ -286,8 +287,7 @@ struct dlq_store_methods {
                          char *err, size_t errlen);
     int (*token_list)(struct dlq_store *s, struct dlq_token **out, size_t *n, char *err,
                       size_t errlen);
-    int (*token_revoke)(struct dlq_store *s, const char *id, int64_t now, char *err,
-                        size_t errlen);
+    int (*token_revoke)(struct dlq_store *s, const char *id, int64_t now, char *err, size_t errlen);
     int (*token_touch)(struct dlq_store *s, const char *id, int64_t now, char *err, size_t errlen);
 
     /* ping checks the store can serve reads and writes (readiness). */
@@ -303,25 +303,23 @@ struct dlq_store_methods {
      * FORCE_RETRY (NULL otherwise). On DLQ_OK *after (if non-NULL) holds the
      * entry as it now is (caller clears it). */
     int (*act)(struct dlq_store *s, const char *id, const struct dlq_act *a,
-               const char *retry_task_id, const struct dlq_audit *audit,
-               struct dlq_entry *after, char *err, size_t errlen);
+               const char *retry_task_id, const struct dlq_audit *audit, struct dlq_entry *after,
+               char *err, size_t errlen);
     /* act_many applies a to n entries by dlq_id in ONE commit (bulk). Each
      * id gets its own result; a refused id does not stop the others.
      * retry_task_ids has n dispatch ids for RETRY/FORCE_RETRY, else NULL.
      * audit (one record for the whole call) may be NULL. */
-    int (*act_many)(struct dlq_store *s, const char *const *ids, size_t n,
-                    const struct dlq_act *a, const char *const *retry_task_ids,
-                    const struct dlq_audit *audit, struct dlq_act_result *res, char *err,
-                    size_t errlen);
+    int (*act_many)(struct dlq_store *s, const char *const *ids, size_t n, const struct dlq_act *a,
+                    const char *const *retry_task_ids, const struct dlq_audit *audit,
+                    struct dlq_act_result *res, char *err, size_t errlen);
     /* audit_append writes one audit record on its own (token changes, cleanup). */
     int (*audit_append)(struct dlq_store *s, const struct dlq_audit *audit, char *err,
                         size_t errlen);
     /* audit_list returns records matching f, newest first (caller frees each
      * with dlq_audit_clear, then the array with free()); next_cursor is ""
      * when no more. */
-    int (*audit_list)(struct dlq_store *s, const struct dlq_audit_filter *f,
-                      struct dlq_audit **out, size_t *n, char next_cursor[128], char *err,
-                      size_t errlen);
+    int (*audit_list)(struct dlq_store *s, const struct dlq_audit_filter *f, struct dlq_audit **out,
+                      size_t *n, char next_cursor[128], char *err, size_t errlen);
     /* ==== end of slice A ==== */
 
     /* ==== issue 3: bulk operations (slice B) ==== */
@@ -331,8 +329,8 @@ struct dlq_store_methods {
      * linked to skip_op (NULL: none). ids is a caller array of max slots; *n
      * receives the count and next the position after the last id. */
     int (*bulk_select)(struct dlq_store *s, const struct dlq_filter *f, const char *after,
-                       const char *skip_op, size_t max, char (*ids)[40], size_t *n,
-                       char next[128], char *err, size_t errlen);
+                       const char *skip_op, size_t max, char (*ids)[40], size_t *n, char next[128],
+                       char *err, size_t errlen);
     /* bulk_preview counts the first max matches of f and breaks them down. */
     int (*bulk_preview)(struct dlq_store *s, const struct dlq_filter *f, int64_t max,
                         struct dlq_bulk_preview *out, char *err, size_t errlen);
@@ -454,15 +452,15 @@ struct dlq_store_methods {
     /* job_heartbeat extends a lease to now + extend_s (<= 0: the job's
      * timeout_s); res->lease_expires_at. Stale token: DLQ_E_CONFLICT. */
     int (*job_heartbeat)(struct dlq_store *s, const char *job_id, const char *lease_token,
-                         const char *tenant, int extend_s, int64_t now,
-                         struct dlq_job_result *res, char *err, size_t errlen);
+                         const char *tenant, int extend_s, int64_t now, struct dlq_job_result *res,
+                         char *err, size_t errlen);
     /* job_cancel moves a QUEUED or SCHEDULED job to CANCELLED (else
      * DLQ_E_CONFLICT naming its state). */
     int (*job_cancel)(struct dlq_store *s, const char *job_id, const char *tenant, int64_t now,
                       struct dlq_job_result *res, char *err, size_t errlen);
     /* job_get reads a job by job_id (of tenant when non-NULL; caller clears). */
-    int (*job_get)(struct dlq_store *s, const char *job_id, const char *tenant,
-                   struct dlq_job *out, char *err, size_t errlen);
+    int (*job_get)(struct dlq_store *s, const char *job_id, const char *tenant, struct dlq_job *out,
+                   char *err, size_t errlen);
     /* job_dispatched finishes a leased WEBHOOK job the target accepted: it
      * becomes DISPATCHED; task_id (non-NULL) becomes the replayed entry's
      * retry_task_id, so the target's later failure report finds the entry. */
@@ -475,8 +473,8 @@ struct dlq_store_methods {
      * DEAD with reason timeout, as job_fail). *ready and *expired count
      * them; *next_due is the earliest run_at / lease_expires_at still ahead
      * (0: none). */
-    int (*job_tick)(struct dlq_store *s, int64_t now, int limit, int64_t *ready,
-                    int64_t *expired, int64_t *next_due, char *err, size_t errlen);
+    int (*job_tick)(struct dlq_store *s, int64_t now, int limit, int64_t *ready, int64_t *expired,
+                    int64_t *next_due, char *err, size_t errlen);
     /* job_purge deletes at most limit final jobs (succeeded, cancelled,
      * dispatched; dead ones too: their entry keeps them) finished before
      * cutoff; *n receives how many. */
@@ -491,9 +489,29 @@ struct dlq_store_methods {
      * max_replays -1, not paused); queue_settings_put upserts every field. */
     int (*queue_settings_get)(struct dlq_store *s, const char *queue,
                               struct dlq_queue_settings *out, char *err, size_t errlen);
-    int (*queue_settings_put)(struct dlq_store *s, const struct dlq_queue_settings *in,
-                              char *err, size_t errlen);
+    int (*queue_settings_put)(struct dlq_store *s, const struct dlq_queue_settings *in, char *err,
+                              size_t errlen);
     /* ==== end of issue 4 ==== */
+
+    /* ==== issue 7: several servers on one store ====
+     * lock_try takes the named lock for this store (this server) without
+     * waiting: *held is 1 when this store holds it (now, or already), 0
+     * when another holder has it. A lock lasts until lock_release, the
+     * close, or the death of this server (the database frees it), so
+     * another server can take over work left half done. A backend that only
+     * one process can open grants every lock. */
+    int (*lock_try)(struct dlq_store *s, const char *name, int *held, char *err, size_t errlen);
+    void (*lock_release)(struct dlq_store *s, const char *name);
+    /* watch asks to hear of other servers' work on the same store, on a
+     * backend thread: fn(ctx, queue) when jobs of queue were made ready
+     * elsewhere, and fn(ctx, NULL) now and then (about every second) to run
+     * the job timers, so the leases and retries of a server that died are
+     * taken over. At most one watcher; fn NULL stops watching and returns
+     * once no call is in progress. A backend only one process can open
+     * never calls fn (the one server wakes its own waiters). */
+    int (*watch)(struct dlq_store *s, void (*fn)(void *ctx, const char *queue), void *ctx,
+                 char *err, size_t errlen);
+    /* ==== end of issue 7 ==== */
 };
 
 /* The base every backend struct embeds as its first member. */
@@ -505,6 +523,13 @@ struct dlq_store {
  * *out is the store (free with dlq_store_close); on error *out is NULL. */
 int dlq_store_open(const char *backend, const struct dlq_store_config *cfg, struct dlq_store **out,
                    char *err, size_t errlen);
+
+/* dlq_store_backend_of names the backend for a store location: "postgres"
+ * for a postgres:// or postgresql:// URL, else "sqlite" (a file path). */
+const char *dlq_store_backend_of(const char *location);
+/* dlq_store_location_shown copies location into buf (len bytes) with a
+ * URL's password hidden, for messages. Returns buf. */
+const char *dlq_store_location_shown(const char *location, char *buf, size_t len);
 
 /* A registered backend: its name and its open function. */
 struct dlq_store_backend {
@@ -538,8 +563,8 @@ int dlq_store_ping(struct dlq_store *s, char *err, size_t errlen);
 
 /* ---- issue 3 wrappers (slice A) ---- */
 int dlq_store_act(struct dlq_store *s, const char *id, const struct dlq_act *a,
-                  const char *retry_task_id, const struct dlq_audit *audit,
-                  struct dlq_entry *after, char *err, size_t errlen);
+                  const char *retry_task_id, const struct dlq_audit *audit, struct dlq_entry *after,
+                  char *err, size_t errlen);
 int dlq_store_act_many(struct dlq_store *s, const char *const *ids, size_t n,
                        const struct dlq_act *a, const char *const *retry_task_ids,
                        const struct dlq_audit *audit, struct dlq_act_result *res, char *err,
@@ -567,16 +592,15 @@ int dlq_store_op_list(struct dlq_store *s, const char *tenant, const char *state
 /* ---- slice C1 wrappers ---- */
 int dlq_store_stats(struct dlq_store *s, const char *tenant, int64_t now, int hours,
                     struct dlq_stats *out, char *err, size_t errlen);
-int dlq_store_groups(struct dlq_store *s, const struct dlq_group_filter *f,
-                     struct dlq_group **out, size_t *n, char *err, size_t errlen);
-int dlq_store_replay_window(struct dlq_store *s, int window, int *finished, int *failed,
-                            char *err, size_t errlen);
+int dlq_store_groups(struct dlq_store *s, const struct dlq_group_filter *f, struct dlq_group **out,
+                     size_t *n, char *err, size_t errlen);
+int dlq_store_replay_window(struct dlq_store *s, int window, int *finished, int *failed, char *err,
+                            size_t errlen);
 int dlq_store_alert_load(struct dlq_store *s, struct dlq_alert_row *rows, size_t max, size_t *n,
                          char *err, size_t errlen);
 int dlq_store_alert_save(struct dlq_store *s, const struct dlq_alert_row *row, char *err,
                          size_t errlen);
-int dlq_store_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err,
-                      size_t errlen);
+int dlq_store_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err, size_t errlen);
 void dlq_store_commit_histogram(struct dlq_store *s, struct dlq_hist *out);
 /* dlq_hist_observe adds one duration (seconds) to h (not thread-safe). */
 void dlq_hist_observe(struct dlq_hist *h, double seconds);
@@ -584,9 +608,9 @@ void dlq_hist_observe(struct dlq_hist *h, double seconds);
 /* ---- slice C2 wrappers ---- */
 int dlq_store_maint_step(struct dlq_store *s, enum dlq_action action, int64_t cutoff, int64_t now,
                          int limit, int64_t *done, char *err, size_t errlen);
-int dlq_store_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before,
-                      const char *tenant, int dry_run, int limit,
-                      int64_t by_status[DLQ_STATUS_COUNT], int64_t *n, char *err, size_t errlen);
+int dlq_store_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before, const char *tenant,
+                      int dry_run, int limit, int64_t by_status[DLQ_STATUS_COUNT], int64_t *n,
+                      char *err, size_t errlen);
 int dlq_store_export_page(struct dlq_store *s, const struct dlq_filter *f, int limit,
                           struct dlq_page *out, char *err, size_t errlen);
 int dlq_store_count_entries(struct dlq_store *s, int64_t *n, char *err, size_t errlen);
@@ -621,6 +645,12 @@ int dlq_store_queue_settings_get(struct dlq_store *s, const char *queue,
 int dlq_store_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settings *in,
                                  char *err, size_t errlen);
 /* ---- end of issue 4 wrappers ---- */
+/* ---- issue 7 wrappers ---- */
+int dlq_store_lock_try(struct dlq_store *s, const char *name, int *held, char *err, size_t errlen);
+void dlq_store_lock_release(struct dlq_store *s, const char *name);
+int dlq_store_watch(struct dlq_store *s, void (*fn)(void *ctx, const char *queue), void *ctx,
+                    char *err, size_t errlen);
+/* ---- end of issue 7 wrappers ---- */
 
 /* dlq_store_fault_new wraps inner in a store that fails with DLQ_E_UNAVAILABLE
  * every call from the fail_from-th on (counting from 1, all methods but close

@@ -198,15 +198,15 @@ static int f_maint_step(struct dlq_store *s, enum dlq_action action, int64_t cut
     return dlq_store_maint_step(inner_of(s), action, cutoff, now, limit, done, err, errlen);
 }
 
-static int f_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before,
-                     const char *tenant, int dry_run, int limit,
-                     int64_t by_status[DLQ_STATUS_COUNT], int64_t *n, char *err, size_t errlen)
+static int f_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before, const char *tenant,
+                     int dry_run, int limit, int64_t by_status[DLQ_STATUS_COUNT], int64_t *n,
+                     char *err, size_t errlen)
 {
     *n = 0;
     if (fault_hit(s))
         return injected(err, errlen);
-    return dlq_store_cleanup(inner_of(s), status_mask, before, tenant, dry_run, limit, by_status,
-                             n, err, errlen);
+    return dlq_store_cleanup(inner_of(s), status_mask, before, tenant, dry_run, limit, by_status, n,
+                             err, errlen);
 }
 
 static int f_export_page(struct dlq_store *s, const struct dlq_filter *f, int limit,
@@ -242,8 +242,8 @@ static int f_groups(struct dlq_store *s, const struct dlq_group_filter *f, struc
     return dlq_store_groups(inner_of(s), f, out, n, err, errlen);
 }
 
-static int f_replay_window(struct dlq_store *s, int window, int *finished, int *failed,
-                           char *err, size_t errlen)
+static int f_replay_window(struct dlq_store *s, int window, int *finished, int *failed, char *err,
+                           size_t errlen)
 {
     if (fault_hit(s))
         return injected(err, errlen);
@@ -266,8 +266,7 @@ static int f_alert_save(struct dlq_store *s, const struct dlq_alert_row *row, ch
     return dlq_store_alert_save(inner_of(s), row, err, errlen);
 }
 
-static int f_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err,
-                     size_t errlen)
+static int f_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err, size_t errlen)
 {
     if (fault_hit(s))
         return injected(err, errlen);
@@ -366,8 +365,8 @@ static int f_job_ack(struct dlq_store *s, const struct dlq_job_ack *acks, size_t
     return dlq_store_job_ack(inner_of(s), acks, n, tenant, now, res, err, errlen);
 }
 
-static int f_job_fail(struct dlq_store *s, const struct dlq_job_fail *f,
-                      struct dlq_job_result *res, char *err, size_t errlen)
+static int f_job_fail(struct dlq_store *s, const struct dlq_job_fail *f, struct dlq_job_result *res,
+                      char *err, size_t errlen)
 {
     if (fault_hit(s)) {
         memset(res, 0, sizeof(*res));
@@ -419,8 +418,8 @@ static int f_job_dispatched(struct dlq_store *s, const char *job_id, const char 
     return dlq_store_job_dispatched(inner_of(s), job_id, lease_token, task_id, now, err, errlen);
 }
 
-static int f_job_tick(struct dlq_store *s, int64_t now, int limit, int64_t *ready,
-                      int64_t *expired, int64_t *next_due, char *err, size_t errlen)
+static int f_job_tick(struct dlq_store *s, int64_t now, int limit, int64_t *ready, int64_t *expired,
+                      int64_t *next_due, char *err, size_t errlen)
 {
     *ready = *expired = *next_due = 0;
     if (fault_hit(s))
@@ -455,14 +454,32 @@ static int f_queue_settings_get(struct dlq_store *s, const char *queue,
     return dlq_store_queue_settings_get(inner_of(s), queue, out, err, errlen);
 }
 
-static int f_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settings *in,
-                                char *err, size_t errlen)
+static int f_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settings *in, char *err,
+                                size_t errlen)
 {
     if (fault_hit(s))
         return injected(err, errlen);
     return dlq_store_queue_settings_put(inner_of(s), in, err, errlen);
 }
 /* ---- end of issue 4 forwarding ---- */
+
+/* issue 7: coordination between servers is forwarded without counting, so
+ * the calls a test's fault positions count are storage calls only. */
+static int f_lock_try(struct dlq_store *s, const char *name, int *held, char *err, size_t errlen)
+{
+    return dlq_store_lock_try(inner_of(s), name, held, err, errlen);
+}
+
+static void f_lock_release(struct dlq_store *s, const char *name)
+{
+    dlq_store_lock_release(inner_of(s), name);
+}
+
+static int f_watch(struct dlq_store *s, void (*fn)(void *ctx, const char *queue), void *ctx,
+                   char *err, size_t errlen)
+{
+    return dlq_store_watch(inner_of(s), fn, ctx, err, errlen);
+}
 
 static const struct dlq_store_methods fault_methods = {
     .version = 1,
@@ -514,6 +531,9 @@ static const struct dlq_store_methods fault_methods = {
     .queue_list = f_queue_list,
     .queue_settings_get = f_queue_settings_get,
     .queue_settings_put = f_queue_settings_put,
+    .lock_try = f_lock_try,
+    .lock_release = f_lock_release,
+    .watch = f_watch,
 };
 
 /* dlq_store_fault_new wraps inner (taking ownership). fail_from <= 0 never

@@ -5,6 +5,7 @@
  * store (fault.c) can stand in for any backend.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 
 static const struct dlq_store_backend backends[] = {
     {"sqlite", dlq_sqlite_open},
+    {"postgres", dlq_postgres_open},
     {NULL, NULL},
 };
 
@@ -37,6 +39,34 @@ int dlq_store_open(const char *backend, const struct dlq_store_config *cfg, stru
         return rc;
     }
     return dlq_errf(err, errlen, DLQ_E_INVAL, "unknown store backend \"%s\"", backend);
+}
+
+/* dlq_store_backend_of names the backend a store location is for: a
+ * postgres:// or postgresql:// URL is PostgreSQL, anything else a SQLite
+ * file path. */
+const char *dlq_store_backend_of(const char *location)
+{
+    if (location &&
+        (strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0))
+        return "postgres";
+    return "sqlite";
+}
+
+/* dlq_store_location_shown copies location into buf with a URL's
+ * password replaced by "***", for messages and logs. Returns buf. */
+const char *dlq_store_location_shown(const char *location, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", location ? location : "");
+    char *scheme = strstr(buf, "://");
+    if (scheme == NULL)
+        return buf;
+    char *auth = scheme + 3, *at = strchr(auth, '@'), *colon = strchr(auth, ':');
+    if (at && colon && colon < at && (size_t)(at - buf) < len) {
+        char rest[512];
+        snprintf(rest, sizeof rest, "%s", at);
+        snprintf(colon + 1, len - (size_t)(colon + 1 - buf), "***%s", rest);
+    }
+    return buf;
 }
 
 void dlq_store_close(struct dlq_store *s)
@@ -122,8 +152,8 @@ int dlq_store_ping(struct dlq_store *s, char *err, size_t errlen)
 
 /* ---- slice A wrappers ---- */
 int dlq_store_act(struct dlq_store *s, const char *id, const struct dlq_act *a,
-                  const char *retry_task_id, const struct dlq_audit *audit,
-                  struct dlq_entry *after, char *err, size_t errlen)
+                  const char *retry_task_id, const struct dlq_audit *audit, struct dlq_entry *after,
+                  char *err, size_t errlen)
 {
     assert(s && s->m && s->m->act && id && a);
     return s->m->act(s, id, a, retry_task_id, audit, after, err, errlen);
@@ -236,13 +266,12 @@ int dlq_store_maint_step(struct dlq_store *s, enum dlq_action action, int64_t cu
     return s->m->maint_step(s, action, cutoff, now, limit, done, err, errlen);
 }
 
-int dlq_store_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before,
-                      const char *tenant, int dry_run, int limit,
-                      int64_t by_status[DLQ_STATUS_COUNT], int64_t *n, char *err, size_t errlen)
+int dlq_store_cleanup(struct dlq_store *s, unsigned status_mask, int64_t before, const char *tenant,
+                      int dry_run, int limit, int64_t by_status[DLQ_STATUS_COUNT], int64_t *n,
+                      char *err, size_t errlen)
 {
     assert(s && s->m && s->m->cleanup && by_status && n && limit > 0);
-    return s->m->cleanup(s, status_mask, before, tenant, dry_run, limit, by_status, n, err,
-                         errlen);
+    return s->m->cleanup(s, status_mask, before, tenant, dry_run, limit, by_status, n, err, errlen);
 }
 
 int dlq_store_export_page(struct dlq_store *s, const struct dlq_filter *f, int limit,
@@ -267,15 +296,15 @@ int dlq_store_stats(struct dlq_store *s, const char *tenant, int64_t now, int ho
     return s->m->stats(s, tenant, now, hours, out, err, errlen);
 }
 
-int dlq_store_groups(struct dlq_store *s, const struct dlq_group_filter *f,
-                     struct dlq_group **out, size_t *n, char *err, size_t errlen)
+int dlq_store_groups(struct dlq_store *s, const struct dlq_group_filter *f, struct dlq_group **out,
+                     size_t *n, char *err, size_t errlen)
 {
     assert(s && s->m && s->m->groups && f && out && n);
     return s->m->groups(s, f, out, n, err, errlen);
 }
 
-int dlq_store_replay_window(struct dlq_store *s, int window, int *finished, int *failed,
-                            char *err, size_t errlen)
+int dlq_store_replay_window(struct dlq_store *s, int window, int *finished, int *failed, char *err,
+                            size_t errlen)
 {
     assert(s && s->m && s->m->replay_window && finished && failed && window > 0);
     return s->m->replay_window(s, window, finished, failed, err, errlen);
@@ -295,8 +324,7 @@ int dlq_store_alert_save(struct dlq_store *s, const struct dlq_alert_row *row, c
     return s->m->alert_save(s, row, err, errlen);
 }
 
-int dlq_store_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err,
-                      size_t errlen)
+int dlq_store_metrics(struct dlq_store *s, struct dlq_store_metrics *out, char *err, size_t errlen)
 {
     assert(s && s->m && s->m->metrics && out);
     return s->m->metrics(s, out, err, errlen);
@@ -408,3 +436,23 @@ int dlq_store_queue_settings_put(struct dlq_store *s, const struct dlq_queue_set
     return s->m->queue_settings_put(s, in, err, errlen);
 }
 /* ---- end of issue 4 wrappers ---- */
+
+/* ---- issue 7 ---- */
+int dlq_store_lock_try(struct dlq_store *s, const char *name, int *held, char *err, size_t errlen)
+{
+    assert(s && s->m && name && held);
+    return s->m->lock_try(s, name, held, err, errlen);
+}
+
+void dlq_store_lock_release(struct dlq_store *s, const char *name)
+{
+    assert(s && s->m && name);
+    s->m->lock_release(s, name);
+}
+
+int dlq_store_watch(struct dlq_store *s, void (*fn)(void *ctx, const char *queue), void *ctx,
+                    char *err, size_t errlen)
+{
+    assert(s && s->m);
+    return s->m->watch(s, fn, ctx, err, errlen);
+}

@@ -12,4 +12,8 @@
 int dlq_sqlite_open(const struct dlq_store_config *cfg, struct dlq_store **out, char *err,
                     size_t errlen);
 
+/* dlq_postgres_open opens the PostgreSQL backend (src/store/pg/). */
+int dlq_postgres_open(const struct dlq_store_config *cfg, struct dlq_store **out, char *err,
+                      size_t errlen);
+
 #endif

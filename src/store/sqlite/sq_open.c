@@ -17,6 +17,11 @@
 static void sq_close(struct dlq_store *base);
 static int sq_migrate(struct dlq_store *base, int *from, int *to, char *err, size_t errlen);
 static int sq_ping(struct dlq_store *base, char *err, size_t errlen);
+static int sq_lock_try(struct dlq_store *base, const char *name, int *held, char *err,
+                       size_t errlen);
+static void sq_lock_release(struct dlq_store *base, const char *name);
+static int sq_watch(struct dlq_store *base, void (*fn)(void *ctx, const char *queue), void *ctx,
+                    char *err, size_t errlen);
 
 static const struct dlq_store_methods sq_methods = {
     .version = 1,
@@ -71,6 +76,10 @@ static const struct dlq_store_methods sq_methods = {
     .queue_list = dlq_sq_queue_list,
     .queue_settings_get = dlq_sq_queue_settings_get,
     .queue_settings_put = dlq_sq_queue_settings_put,
+    /* issue 7 */
+    .lock_try = sq_lock_try,
+    .lock_release = sq_lock_release,
+    .watch = sq_watch,
 };
 
 /* apply_missing applies every step above the version db is at, inside the
@@ -252,4 +261,26 @@ static int sq_ping(struct dlq_store *base, char *err, size_t errlen)
     if (code == DLQ_OK && !dlq_sq_writer_alive(s))
         code = dlq_errf(err, errlen, DLQ_E_UNAVAILABLE, "the writer thread is not running");
     return code;
+}
+
+/* One process owns a SQLite store (the writer thread is the only writer),
+ * so every lock is this server's and no other server makes jobs ready. */
+static int sq_lock_try(struct dlq_store *base, const char *name, int *held, char *err,
+                       size_t errlen)
+{
+    (void)base, (void)name, (void)err, (void)errlen;
+    *held = 1;
+    return DLQ_OK;
+}
+
+static void sq_lock_release(struct dlq_store *base, const char *name)
+{
+    (void)base, (void)name;
+}
+
+static int sq_watch(struct dlq_store *base, void (*fn)(void *ctx, const char *queue), void *ctx,
+                    char *err, size_t errlen)
+{
+    (void)base, (void)fn, (void)ctx, (void)err, (void)errlen;
+    return DLQ_OK;
 }
