@@ -14,16 +14,21 @@
 
 static int migrate_run(int argc, char **argv)
 {
-    const char *env_db = getenv("DLQ_DB");
-    const char *db = env_db && *env_db ? env_db : "./dlq.db";
+    const char *env_db = getenv("DLQ_DB"), *env_store = getenv("DLQ_STORE");
+    const char *db = env_store && *env_store ? env_store : env_db && *env_db ? env_db : "./dlq.db";
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc && argv[i + 1][0]) {
+        if ((strcmp(argv[i], "--db") == 0 || strcmp(argv[i], "--store") == 0) && i + 1 < argc &&
+            argv[i + 1][0]) {
             db = argv[++i];
         } else if (strncmp(argv[i], "--db=", 5) == 0 && argv[i][5]) {
             db = argv[i] + 5;
+        } else if (strncmp(argv[i], "--store=", 8) == 0 && argv[i][8]) {
+            db = argv[i] + 8;
         } else {
             fprintf(stderr, "dlq migrate: %s '%s' (try 'dlq migrate --help')\n",
-                    strcmp(argv[i], "--db") == 0 ? "a path is needed after" : "unknown option",
+                    strcmp(argv[i], "--db") == 0 || strcmp(argv[i], "--store") == 0
+                        ? "a path is needed after"
+                        : "unknown option",
                     argv[i]);
             return DLQ_EXIT_USAGE;
         }
@@ -32,8 +37,10 @@ static int migrate_run(int argc, char **argv)
     struct dlq_store_config cfg = {
         .path = db, .durability = DLQ_DURABILITY_FULL, .busy_timeout_ms = 5000, .migrate = 1};
     struct dlq_store *s = NULL;
-    if (dlq_store_open("sqlite", &cfg, &s, err, sizeof(err)) != DLQ_OK) {
-        fprintf(stderr, "dlq migrate: cannot open the store at '%s': %s\n", db, err);
+    if (dlq_store_open(dlq_store_backend_of(db), &cfg, &s, err, sizeof(err)) != DLQ_OK) {
+        char where[512];
+        fprintf(stderr, "dlq migrate: cannot open the store at '%s': %s\n",
+                dlq_store_location_shown(db, where, sizeof where), err);
         return DLQ_EXIT_ERROR;
     }
     int from = 0, to = 0;
@@ -53,9 +60,10 @@ static int migrate_run(int argc, char **argv)
 const struct dlq_command dlq_cmd_migrate = {
     "migrate",
     "create or upgrade the database schema",
-    "usage: dlq migrate [--db PATH]\n"
+    "usage: dlq migrate [--store PATH|URL]\n"
     "\n"
-    "  --db PATH   SQLite database file (env DLQ_DB; default ./dlq.db)\n"
+    "  --store PATH|URL  a SQLite database file or a postgres:// URL (env DLQ_STORE;\n"
+    "                    --db PATH and env DLQ_DB too; default ./dlq.db)\n"
     "\n"
     "Brings the schema to the newest version. `dlq serve` does the same at start.\n",
     migrate_run,

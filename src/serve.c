@@ -31,7 +31,8 @@
 #define DEFAULT_MAX_BODY (1024 * 1024)
 
 struct serve_opts {
-    const char *db;
+    const char *db; /* the store: a SQLite file path or a postgres:// URL */
+    int pool;       /* postgres: sessions at most (0: the backend's default) */
     const char *listen;
     char host[256];
     int port;
@@ -39,12 +40,12 @@ struct serve_opts {
     int threads;
     size_t max_body;
     int quiet;
-    struct dlq_maint_config maint; /* slice C2: retention */
+    struct dlq_maint_config maint;     /* slice C2: retention */
     struct dlq_service_config svc_cfg; /* slice C1: health thresholds, alerts */
     /* issue 6: spool, store busy timeout, connection limits */
-    const char *spool;   /* NULL: "<db>.spool" */
+    const char *spool; /* NULL: "<db>.spool" */
     int no_spool;
-    long spool_max;      /* bytes; 0: the default */
+    long spool_max; /* bytes; 0: the default */
     long busy_timeout_ms;
     long max_conns, conn_timeout_s, per_ip;
 };
@@ -131,8 +132,8 @@ static const char *option(int argc, char **argv, int *i, const char *name, int *
 static int c1_option(int argc, char **argv, int *i, struct dlq_service_config *c, int *missing,
                      long *bad)
 {
-    static const char *const ints[] = {"--health-warning",   "--health-critical",
-                                       "--alert-cooldown-s", "--alert-interval-s",
+    static const char *const ints[] = {"--health-warning",     "--health-critical",
+                                       "--alert-cooldown-s",   "--alert-interval-s",
                                        "--alert-new-per-hour", "--alert-replay-window"};
     int *dst[] = {&c->health_warning_at, &c->health_critical_at, &c->alert_cooldown_s,
                   &c->alert_interval_s,  &c->alert_new_per_hour, &c->alert_replay_window};
@@ -197,8 +198,8 @@ static int issue6_option(int argc, char **argv, int *i, struct serve_opts *o, in
     for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
         if ((v = option(argc, argv, i, nums[k], missing))) {
             if (parse_long(v, lo[k], INT_MAX, &num) != 0) {
-                usage_error("%s must be a number from %ld to %d, not '%s'", nums[k], lo[k],
-                            INT_MAX, v);
+                usage_error("%s must be a number from %ld to %d, not '%s'", nums[k], lo[k], INT_MAX,
+                            v);
                 *bad = -1;
             } else {
                 *dst[k] = num;
@@ -239,7 +240,8 @@ static struct dlq_store *fault_wrap(struct dlq_store *store)
 static int parse_opts(int argc, char **argv, struct serve_opts *o)
 {
     const char *env_db = getenv("DLQ_DB"), *env_listen = getenv("DLQ_LISTEN");
-    o->db = env_db && *env_db ? env_db : DEFAULT_DB;
+    const char *env_store = getenv("DLQ_STORE");
+    o->db = env_store && *env_store ? env_store : env_db && *env_db ? env_db : DEFAULT_DB;
     o->listen = env_listen && *env_listen ? env_listen : DEFAULT_LISTEN;
     o->durability = DLQ_DURABILITY_FULL;
     o->threads = DEFAULT_THREADS;
@@ -251,10 +253,15 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
         int missing = 0;
         const char *v;
         long num;
-        if ((v = option(argc, argv, &i, "--db", &missing))) {
+        if ((v = option(argc, argv, &i, "--db", &missing)) ||
+            (v = option(argc, argv, &i, "--store", &missing))) {
             if (!*v)
-                return usage_error("--db needs a path");
+                return usage_error("%s needs a path or a postgres:// URL", argv[i]);
             o->db = v;
+        } else if ((v = option(argc, argv, &i, "--pool", &missing))) {
+            if (parse_long(v, 1, 256, &num) != 0)
+                return usage_error("--pool must be a number from 1 to 256, not '%s'", v);
+            o->pool = (int)num;
         } else if ((v = option(argc, argv, &i, "--listen", &missing))) {
             o->listen = v;
         } else if ((v = option(argc, argv, &i, "--durability", &missing))) {
@@ -274,7 +281,8 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o)
             o->max_body = (size_t)num;
         } else if ((v = option(argc, argv, &i, "--retention-days", &missing))) { /* slice C2 */
             if (parse_long(v, 0, 36500, &num) != 0)
-                return usage_error("--retention-days must be a number from 0 to 36500, not '%s'", v);
+                return usage_error("--retention-days must be a number from 0 to 36500, not '%s'",
+                                   v);
             o->maint.retention_days = (int)num;
         } else if ((v = option(argc, argv, &i, "--purge-days", &missing))) {
             if (parse_long(v, 0, 36500, &num) != 0)
@@ -341,12 +349,16 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
     char err[512] = "";
     struct dlq_store_config scfg = {.path = o->db,
                                     .durability = o->durability,
-                                    .busy_timeout_ms = o->busy_timeout_ms ? (int)o->busy_timeout_ms
-                                                                          : 5000,
-                                    .migrate = 1};
+                                    .busy_timeout_ms =
+                                        o->busy_timeout_ms ? (int)o->busy_timeout_ms : 5000,
+                                    .migrate = 1,
+                                    .pool_size = o->pool};
     struct dlq_store *store = NULL;
-    if (dlq_store_open("sqlite", &scfg, &store, err, sizeof(err)) != DLQ_OK) {
-        fprintf(stderr, "dlq serve: cannot open the store at '%s': %s\n", o->db, err);
+    const char *backend = dlq_store_backend_of(o->db);
+    if (dlq_store_open(backend, &scfg, &store, err, sizeof(err)) != DLQ_OK) {
+        char where[512];
+        fprintf(stderr, "dlq serve: cannot open the store at '%s': %s\n",
+                dlq_store_location_shown(o->db, where, sizeof where), err);
         return DLQ_EXIT_ERROR;
     }
     if (!(store = fault_wrap(store))) { /* issue 6: test-only fault injection */
@@ -372,8 +384,13 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
     }
     /* issue 6: load the spool and drain it into the store before serving. */
     char spool_path[4096];
-    snprintf(spool_path, sizeof(spool_path), "%s.spool", o->db);
-    struct dlq_spool_config spcfg = {.path = o->no_spool ? NULL : o->spool ? o->spool : spool_path,
+    if (strcmp(backend, "sqlite") == 0)
+        snprintf(spool_path, sizeof(spool_path), "%s.spool", o->db);
+    else
+        snprintf(spool_path, sizeof(spool_path), "./dlq.spool");
+    struct dlq_spool_config spcfg = {.path = o->no_spool ? NULL
+                                             : o->spool  ? o->spool
+                                                         : spool_path,
                                      .max_bytes = o->spool_max};
     if (dlq_service_spool_start(svc, &spcfg, err, sizeof(err)) != DLQ_OK) {
         fprintf(stderr, "dlq serve: cannot start the spool: %s\n", err);
@@ -385,6 +402,10 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
     }
     if (dlq_service_ops_start(svc, err, sizeof(err)) != DLQ_OK) { /* slice B: bulk runner */
         fprintf(stderr, "dlq serve: cannot start the bulk operation runner: %s\n", err);
+        goto fail;
+    }
+    if (dlq_service_cluster_start(svc, err, sizeof(err)) != DLQ_OK) { /* issue 7 */
+        fprintf(stderr, "dlq serve: cannot watch the store for other servers: %s\n", err);
         goto fail;
     }
     if (dlq_service_alerts_start(svc, &o->svc_cfg, err, sizeof(err)) != DLQ_OK) { /* slice C1 */
@@ -401,8 +422,8 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
                                    .max_body = o->max_body,
                                    .access_log = !o->quiet,
                                    .conn_limit = o->max_conns ? (int)o->max_conns : 1024,
-                                   .conn_timeout_s = o->conn_timeout_s ? (int)o->conn_timeout_s
-                                                                       : 60,
+                                   .conn_timeout_s =
+                                       o->conn_timeout_s ? (int)o->conn_timeout_s : 60,
                                    .per_ip_limit = (int)o->per_ip}; /* issue 6 */
     if (dlq_http_start(svc, &hcfg, &http, err, sizeof(err)) != DLQ_OK) {
         /* A generated secret is stored now and will not be made again:
@@ -424,14 +445,15 @@ static int run_server(const struct serve_opts *o, const sigset_t *stop_set)
     status = DLQ_EXIT_OK;
 fail:
     dlq_http_stop(http);
-    dlq_maint_stop(maint); /* slice C2 */
+    dlq_maint_stop(maint);         /* slice C2 */
+    dlq_service_cluster_stop(svc); /* issue 7: before what it wakes */
     if (svc)
         dlq_service_alerts_stop(svc); /* slice C1: after everything that may raise an alert */
     if (svc)
         dlq_service_ops_stop(svc); /* slice B: leaves a running op resumable */
     if (svc)
         dlq_service_jobs_stop(svc); /* issue 4: after HTTP and the runner, which wake it */
-    dlq_service_spool_stop(svc); /* issue 6: after HTTP, so no ingest is spooling */
+    dlq_service_spool_stop(svc);    /* issue 6: after HTTP, so no ingest is spooling */
     dlq_service_free(svc);
     dlq_store_close(store);
     if (status == DLQ_EXIT_OK)
@@ -460,7 +482,8 @@ static int serve_run(int argc, char **argv)
 const struct dlq_command dlq_cmd_serve = {
     "serve",
     "run the server: REST API, worker-facing ingest, background work",
-    "usage: dlq serve [--db PATH] [--listen HOST:PORT] [--durability full|normal]\n"
+    "usage: dlq serve [--store PATH|URL] [--pool N] [--listen HOST:PORT]\n"
+    "                 [--durability full|normal]\n"
     "                 [--threads N] [--max-body BYTES] [--quiet]\n"
     "                 [--retention-days N] [--purge-days N] [--expiry-hours N]\n"
     "                 [--maintenance-interval-s N] [--max-entries N]\n"
@@ -471,7 +494,11 @@ const struct dlq_command dlq_cmd_serve = {
     "                 [--spool PATH | --no-spool] [--spool-max-bytes N] [--busy-timeout-ms N]\n"
     "                 [--max-connections N] [--max-connections-per-ip N] [--conn-timeout-s N]\n"
     "\n"
-    "  --db PATH           SQLite database file (env DLQ_DB; default ./dlq.db)\n"
+    "  --store PATH|URL    where entries live: a SQLite database file, or a PostgreSQL\n"
+    "                      URL postgres://user:pw@host:port/db[?schema=NAME] that\n"
+    "                      several dlq servers may share (env DLQ_STORE; --db PATH and\n"
+    "                      env DLQ_DB too; default ./dlq.db)\n"
+    "  --pool N            PostgreSQL sessions this server opens at most (default 8)\n"
     "  --listen HOST:PORT  address to serve on (env DLQ_LISTEN; default 127.0.0.1:8480;\n"
     "                      port 0 picks a free port, printed at start)\n"
     "  --durability full|normal\n"

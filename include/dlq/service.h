@@ -44,8 +44,8 @@ struct dlq_store *dlq_service_store(struct dlq_service *svc);
 /* dlq_service_authenticate maps a bearer secret to a principal. Unknown or
  * revoked secrets are DLQ_E_UNAUTHORIZED. Lookups are cached briefly; a
  * revocation made through this service takes effect at once. */
-int dlq_service_authenticate(struct dlq_service *svc, const char *secret,
-                             struct dlq_principal *out, char *err, size_t errlen);
+int dlq_service_authenticate(struct dlq_service *svc, const char *secret, struct dlq_principal *out,
+                             char *err, size_t errlen);
 
 /* dlq_service_bootstrap_admin runs at first start: when the store has no
  * tokens it creates an admin token named "admin" whose secret is env_secret
@@ -81,12 +81,12 @@ int dlq_service_list(struct dlq_service *svc, const struct dlq_principal *p,
  * tenant-bound admin can only create tokens for its own tenant. */
 int dlq_service_token_create(struct dlq_service *svc, const struct dlq_principal *p,
                              const char *name, enum dlq_role role, const char *tenant,
-                             struct dlq_token *out, char secret_out[DLQ_SECRET_MAX],
-                             char *err, size_t errlen);
+                             struct dlq_token *out, char secret_out[DLQ_SECRET_MAX], char *err,
+                             size_t errlen);
 int dlq_service_token_list(struct dlq_service *svc, const struct dlq_principal *p,
                            struct dlq_token **out, size_t *n, char *err, size_t errlen);
-int dlq_service_token_revoke(struct dlq_service *svc, const struct dlq_principal *p,
-                             const char *id, char *err, size_t errlen);
+int dlq_service_token_revoke(struct dlq_service *svc, const struct dlq_principal *p, const char *id,
+                             char *err, size_t errlen);
 
 /* ==== issue 3 slice A: single-entry actions and audit ==== */
 /* What a retry asks for: force (admin only, needs reason), and the
@@ -121,8 +121,8 @@ int dlq_service_resolve(struct dlq_service *svc, const struct dlq_principal *p, 
 int dlq_service_discard(struct dlq_service *svc, const struct dlq_principal *p, const char *id,
                         const char *reason, struct dlq_entry *after, char *err, size_t errlen);
 int dlq_service_outcome(struct dlq_service *svc, const struct dlq_principal *p, const char *id,
-                        int succeeded, const char *error_json, struct dlq_entry *after,
-                        char *err, size_t errlen);
+                        int succeeded, const char *error_json, struct dlq_entry *after, char *err,
+                        size_t errlen);
 /* dlq_service_audit_list lists audit records (newest first); a tenant-bound
  * principal sees only its tenant's. See dlq_store_audit_list for ownership. */
 int dlq_service_audit_list(struct dlq_service *svc, const struct dlq_principal *p,
@@ -183,8 +183,8 @@ int dlq_service_act_bulk(struct dlq_service *svc, const struct dlq_principal *p,
  * audit record, wakes the runner and fills *out with the op after. */
 int dlq_service_op_get(struct dlq_service *svc, const struct dlq_principal *p, const char *id,
                        struct dlq_op *out, char *err, size_t errlen);
-int dlq_service_op_list(struct dlq_service *svc, const struct dlq_principal *p,
-                        struct dlq_op **out, size_t *n, char *err, size_t errlen);
+int dlq_service_op_list(struct dlq_service *svc, const struct dlq_principal *p, struct dlq_op **out,
+                        size_t *n, char *err, size_t errlen);
 int dlq_service_op_cancel(struct dlq_service *svc, const struct dlq_principal *p, const char *id,
                           struct dlq_op *out, char *err, size_t errlen);
 
@@ -251,8 +251,7 @@ void dlq_service_alert_set(struct dlq_service *svc, const char *rule, int firing
                            const char *reason);
 /* dlq_service_metrics_text appends the store and alert metric families in
  * Prometheus text format 0.0.4 to b. */
-int dlq_service_metrics_text(struct dlq_service *svc, struct dlq_buf *b, char *err,
-                             size_t errlen);
+int dlq_service_metrics_text(struct dlq_service *svc, struct dlq_buf *b, char *err, size_t errlen);
 /* ==== end of slice C1 ==== */
 /* ==== issue 3 slice C2: maintenance, cleanup, export ==== */
 /* What POST /api/v1/dlq/cleanup answers. by_status is indexed by status. */
@@ -265,17 +264,17 @@ struct dlq_cleanup_result {
  * status bit is in status_mask and whose failed_at is older than
  * older_than_days, in write batches of 500, then writes one audit record
  * (action "cleanup") for a real run. *out is filled. */
-int dlq_service_cleanup(struct dlq_service *svc, const struct dlq_principal *p,
-                        int older_than_days, unsigned status_mask, int dry_run,
-                        struct dlq_cleanup_result *out, char *err, size_t errlen);
+int dlq_service_cleanup(struct dlq_service *svc, const struct dlq_principal *p, int older_than_days,
+                        unsigned status_mask, int dry_run, struct dlq_cleanup_result *out,
+                        char *err, size_t errlen);
 
 /* dlq_service_export_page returns the next page (up to limit entries, no
  * total) of an export for p: f's cursor marks where the previous page ended
  * (f->limit and f->offset are ignored). A tenant-bound p sees its tenant
  * only. out->next_cursor is "" after the last page. */
 int dlq_service_export_page(struct dlq_service *svc, const struct dlq_principal *p,
-                            const struct dlq_filter *f, int limit, struct dlq_page *out,
-                            char *err, size_t errlen);
+                            const struct dlq_filter *f, int limit, struct dlq_page *out, char *err,
+                            size_t errlen);
 
 /* Retention (ISSUE3_API.md): the maintenance thread's settings. */
 struct dlq_maint_config {
@@ -381,6 +380,12 @@ void dlq_service_job_close(struct dlq_service *svc);
  * (idempotent; call before the store closes). */
 int dlq_service_jobs_start(struct dlq_service *svc, char *err, size_t errlen);
 void dlq_service_jobs_stop(struct dlq_service *svc);
+/* issue 7: dlq_service_cluster_start listens for other servers on the same
+ * store (cluster.c): their ready jobs wake waiters here, and a regular tick
+ * runs the job timers and adopts bulk operations whose server died. Start
+ * it after the job threads and the bulk runner; stop it before them. */
+int dlq_service_cluster_start(struct dlq_service *svc, char *err, size_t errlen);
+void dlq_service_cluster_stop(struct dlq_service *svc);
 /* ==== end of issue 4 ==== */
 
 /* ==== issue 6: the spool (spool*.c) ==== */
@@ -395,20 +400,20 @@ struct dlq_spool_config {
 };
 struct dlq_spool_stats {
     int enabled;
-    int store_down;                  /* the last store write failed; ingests go to the spool */
-    int64_t pending;                 /* entries waiting in the spool */
-    int64_t bytes;                   /* spool file size */
-    int64_t spooled, drained;        /* since start */
-    int64_t skipped;                 /* found already stored at drain (an earlier drain died) */
-    int64_t rejected;                /* refused by the store at drain: in <path>.rejected */
-    int64_t torn;                    /* damaged records dropped at load (a torn tail) */
+    int store_down;           /* the last store write failed; ingests go to the spool */
+    int64_t pending;          /* entries waiting in the spool */
+    int64_t bytes;            /* spool file size */
+    int64_t spooled, drained; /* since start */
+    int64_t skipped;          /* found already stored at drain (an earlier drain died) */
+    int64_t rejected;         /* refused by the store at drain: in <path>.rejected */
+    int64_t torn;             /* damaged records dropped at load (a torn tail) */
 };
 /* dlq_service_spool_start opens (creating) the spool, loads what a previous
  * process left, drains it into the store when the store answers, and starts
  * the drain thread. A store that fails now is not an error: the thread
  * keeps retrying. dlq_service_spool_stop stops the thread (idempotent). */
-int dlq_service_spool_start(struct dlq_service *svc, const struct dlq_spool_config *cfg,
-                            char *err, size_t errlen);
+int dlq_service_spool_start(struct dlq_service *svc, const struct dlq_spool_config *cfg, char *err,
+                            size_t errlen);
 void dlq_service_spool_stop(struct dlq_service *svc);
 /* dlq_service_ingest is dlq_service_capture with the spool behind it: on
  * DLQ_OK *spooled says whether any result came from the spool (the entries

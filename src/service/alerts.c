@@ -295,12 +295,29 @@ int dlq_service_notify(struct dlq_service *svc, const char *json)
     return dlq_sender_post(a->sender, a->notify_url, json);
 }
 
+static void load(struct dlq_service *svc, struct dlq_alerts *a);
+
+/* alerts_main evaluates the rules every interval. With several servers on
+ * one store one of them evaluates (and notifies), the holder of the
+ * "alerts" lock; the others read the state it saves, so every server
+ * answers alike, and the next one takes over when the holder dies. */
 static void *alerts_main(void *arg)
 {
     struct dlq_service *svc = arg;
     struct dlq_alerts *a = svc->alerts;
+    int leading = 1; /* the state loaded at start is current */
     for (;;) {
-        evaluate(svc);
+        int held = 0;
+        char err[256] = "";
+        if (dlq_store_lock_try(svc->store, "alerts", &held, err, sizeof err) != DLQ_OK)
+            dlq_log(DLQ_LOG_WARN, "alerts: %s", err);
+        if (held && !leading)
+            load(svc, a); /* take over from the state the last evaluator saved */
+        if (held)
+            evaluate(svc);
+        else
+            load(svc, a);
+        leading = held;
         pthread_mutex_lock(&a->mu);
         if (!a->stop) {
             struct timespec ts;

@@ -48,6 +48,9 @@ int dlq_bulk_spec_from_op(const struct dlq_op *op, struct dlq_bulk_spec *sp, cha
 /* dlq_bulk_make_id writes "<prefix>_<ULID>" for now. */
 void dlq_bulk_make_id(const char *prefix, char out[40]);
 
+/* dlq_ops_adopt_soon asks the runner to look for running ops nobody runs
+ * (their server died) and take them over (issue 7; any thread). */
+void dlq_ops_adopt_soon(struct dlq_service *svc);
 /* dlq_ops_enqueue hands a running op to the runner. */
 int dlq_ops_enqueue(struct dlq_service *svc, const char *id, char *err, size_t errlen);
 

@@ -142,7 +142,14 @@ static void *thread_main(void *arg)
     for (;;) {
         char err[256] = "";
         struct dlq_maint_counts c;
-        int code = run_once(m->svc, &m->cfg, dlq_now_ms(), &m->stopping, &c, err, sizeof err);
+        /* With several servers on one store, the holder of the
+         * "maintenance" lock runs it; another takes over if it dies. */
+        int held = 0;
+        memset(&c, 0, sizeof c);
+        c.over_cap = m->cap_warned; /* unchanged unless this server runs it */
+        int code = dlq_store_lock_try(m->svc->store, "maintenance", &held, err, sizeof err);
+        if (code == DLQ_OK && held)
+            code = run_once(m->svc, &m->cfg, dlq_now_ms(), &m->stopping, &c, err, sizeof err);
         if (code != DLQ_OK && !atomic_load(&m->stopping))
             dlq_log(DLQ_LOG_WARN, "maintenance: %s (will retry next run)", err);
         if (code == DLQ_OK && (c.expired || c.archived || c.purged))

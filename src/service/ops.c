@@ -15,6 +15,12 @@
  * Waits sleep on a condition variable: cancel and shutdown wake them at
  * once. Shutdown leaves the op "running" with its position saved, and the
  * next start resumes it.
+ *
+ * With several servers on one store (issue 7), a run holds the store lock
+ * "op:<id>": a server that finds an op running but cannot take its lock
+ * leaves it to the server running it, and when that server dies the lock
+ * is freed and the next server to look (every few seconds, told by the
+ * store's watch) adopts it from its saved position.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +33,7 @@
 #define OPS_QUEUE_MAX 256
 #define OPS_POLL_NS   (100 * 1000000LL) /* how often an outcome wait reads the op */
 #define OPS_LIST_MAX  100
+#define OPS_ADOPT_NS  (2 * 1000000000LL) /* least time between two adoption scans */
 
 struct dlq_ops_runner {
     pthread_mutex_t mu;
@@ -37,6 +44,8 @@ struct dlq_ops_runner {
     size_t head, n;
     char current[40];
     int cancel; /* the current op was cancelled */
+    int adopt;  /* look for running ops nobody runs */
+    int64_t adopted_ns;
 };
 
 /* aborted says whether the runner must leave the current op now. */
@@ -215,9 +224,17 @@ static void run_op(struct dlq_service *svc, struct dlq_ops_runner *r, const char
     }
     if (strcmp(u.op.state, "running") != 0)
         goto out;
+    char lock[48];
+    snprintf(lock, sizeof lock, "op:%s", id);
+    int held = 0;
+    if (dlq_store_lock_try(svc->store, lock, &held, err, sizeof err) != DLQ_OK || !held) {
+        if (err[0])
+            dlq_log(DLQ_LOG_WARN, "operation %s: cannot take its lock: %s", id, err);
+        goto out; /* another server runs it */
+    }
     if (dlq_bulk_spec_from_op(&u.op, &u.sp, err, sizeof err) != DLQ_OK) {
         finish(&u, "interrupted", err);
-        goto out;
+        goto unlock;
     }
     u.tenant = u.op.tenant_id[0] ? u.op.tenant_id : NULL;
     size_t b = (size_t)u.sp.batch_size;
@@ -228,11 +245,13 @@ static void run_op(struct dlq_service *svc, struct dlq_ops_runner *r, const char
     u.res = calloc(b, sizeof *u.res);
     if (!u.ids || !u.rids || !u.idp || !u.ridp || !u.res) {
         finish(&u, "interrupted", "out of memory");
-        goto out;
+        goto unlock;
     }
     dlq_log(DLQ_LOG_INFO, "operation %s: running from position '%s' (%lld processed)", id,
             u.op.cursor, (long long)u.op.processed);
     run_loop(&u);
+unlock:
+    dlq_store_lock_release(svc->store, lock);
 out:
     free(u.ids);
     free(u.rids);
@@ -243,6 +262,54 @@ out:
     dlq_op_clear(&u.op);
 }
 
+/* known says whether id is queued or running here. Caller holds r->mu. */
+static int known(const struct dlq_ops_runner *r, const char *id)
+{
+    if (strcmp(r->current, id) == 0)
+        return 1;
+    for (size_t k = 0; k < r->n; k++)
+        if (strcmp(r->queue[(r->head + k) % OPS_QUEUE_MAX], id) == 0)
+            return 1;
+    return 0;
+}
+
+/* adopt_running queues every op the store has running that is not queued
+ * or running here: at start, what a previous process left; later, what a
+ * dead server left (run_op leaves those another server runs). */
+static int adopt_running(struct dlq_service *svc, int at_start, char *err, size_t errlen)
+{
+    struct dlq_ops_runner *r = svc->ops;
+    struct dlq_op *ops = NULL;
+    size_t n = 0;
+    int code = dlq_store_op_list(svc->store, NULL, "running", OPS_QUEUE_MAX, &ops, &n, err, errlen);
+    for (size_t i = 0; code == DLQ_OK && i < n; i++) {
+        pthread_mutex_lock(&r->mu);
+        int skip = known(r, ops[i].id);
+        pthread_mutex_unlock(&r->mu);
+        if (skip)
+            continue;
+        if (at_start)
+            dlq_log(DLQ_LOG_INFO, "operation %s was running: resuming it", ops[i].id);
+        if (dlq_ops_enqueue(svc, ops[i].id, NULL, 0) != DLQ_OK)
+            dlq_log(DLQ_LOG_WARN, "operation %s: queue full, left running for later", ops[i].id);
+    }
+    for (size_t i = 0; i < n; i++)
+        dlq_op_clear(&ops[i]);
+    free(ops);
+    return code;
+}
+
+void dlq_ops_adopt_soon(struct dlq_service *svc)
+{
+    struct dlq_ops_runner *r = svc->ops;
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->adopt = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void *runner_main(void *arg)
 {
     struct dlq_service *svc = arg;
@@ -250,11 +317,22 @@ static void *runner_main(void *arg)
     char id[40];
     for (;;) {
         pthread_mutex_lock(&r->mu);
-        while (!r->stop && r->n == 0)
+        while (!r->stop && r->n == 0 && !r->adopt)
             pthread_cond_wait(&r->cv, &r->mu);
         if (r->stop) {
             pthread_mutex_unlock(&r->mu);
             return NULL;
+        }
+        if (r->n == 0) { /* asked to adopt, at most every OPS_ADOPT_NS */
+            r->adopt = 0;
+            int due = dlq_mono_ns() - r->adopted_ns >= OPS_ADOPT_NS;
+            if (due)
+                r->adopted_ns = dlq_mono_ns();
+            pthread_mutex_unlock(&r->mu);
+            char err[256] = "";
+            if (due && adopt_running(svc, 0, err, sizeof err) != DLQ_OK)
+                dlq_log(DLQ_LOG_WARN, "bulk runner: cannot list running operations: %s", err);
+            continue;
         }
         memcpy(id, r->queue[r->head], sizeof id);
         r->head = (r->head + 1) % OPS_QUEUE_MAX;
@@ -303,18 +381,7 @@ int dlq_service_ops_start(struct dlq_service *svc, char *err, size_t errlen)
     pthread_condattr_destroy(&ca);
     svc->ops = r;
     /* Queue what a previous process left running before the thread starts. */
-    struct dlq_op *ops = NULL;
-    size_t n = 0;
-    int code = dlq_store_op_list(svc->store, NULL, "running", OPS_QUEUE_MAX, &ops, &n, err, errlen);
-    for (size_t i = 0; code == DLQ_OK && i < n; i++) {
-        dlq_log(DLQ_LOG_INFO, "operation %s was running: resuming it", ops[i].id);
-        if (dlq_ops_enqueue(svc, ops[i].id, NULL, 0) != DLQ_OK)
-            dlq_log(DLQ_LOG_WARN, "operation %s: queue full, left running for the next start",
-                    ops[i].id);
-    }
-    for (size_t i = 0; i < n; i++)
-        dlq_op_clear(&ops[i]);
-    free(ops);
+    int code = adopt_running(svc, 1, err, errlen);
     if (code == DLQ_OK && pthread_create(&r->th, NULL, runner_main, svc) != 0)
         code = dlq_errf(err, errlen, DLQ_E_INTERNAL, "cannot start the bulk operation runner");
     if (code != DLQ_OK) {
