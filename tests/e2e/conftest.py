@@ -15,9 +15,11 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -51,6 +53,121 @@ _RUNNING = []  # servers alive now, for failure reports
 def pytest_addoption(parser):
     parser.addoption("--dlq-bin", default=os.environ.get("DLQ_BIN", str(REPO / "build" / "dlq")),
                      help="path of the dlq binary under test (default <repo>/build/dlq)")
+    parser.addoption("--dlq-store", default=os.environ.get("DLQ_TEST_STORE", "sqlite"),
+                     help="the backend every server runs on: sqlite (a file per server, the"
+                          " default) or a postgres:// URL (a schema per server)")
+
+
+# The backend under test: "sqlite", or the URL of a PostgreSQL database in
+# which every server gets a schema of its own. Set once per session.
+STORE = {"url": "sqlite"}
+
+
+def pytest_configure(config):
+    STORE["url"] = config.getoption("--dlq-store")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Tests of several servers on one database exist only on PostgreSQL (a
+    SQLite file belongs to one process): not collected on SQLite, so never
+    counted as passed or skipped there."""
+    if collection_path.name == "test_multinode.py":
+        return not config.getoption("--dlq-store").startswith(("postgres://", "postgresql://"))
+    return None
+
+
+def on_postgres():
+    return STORE["url"].startswith(("postgres://", "postgresql://"))
+
+
+def store_location(workdir):
+    """store_location names a fresh store for a server working in workdir."""
+    if not on_postgres():
+        return str(Path(workdir) / "dlq.db")
+    sep = "&" if "?" in STORE["url"] else "?"
+    return f"{STORE['url']}{sep}schema=e2e_{uuid.uuid4().hex[:16]}"
+
+
+def pg_split(location):
+    """pg_split takes dlq's own schema= parameter out of a postgres URL:
+    returns (the URL libpq and psql understand, the schema name or None)."""
+    parts = urllib.parse.urlsplit(location)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), schema
+
+
+def psql(location, sql, timeout=30):
+    """psql runs sql in the schema of a postgres store location and returns
+    its unaligned output (psql of Debian's postgresql-client)."""
+    url, schema = pg_split(location)
+    env = dict(os.environ, PGOPTIONS=f"-c search_path={schema}" if schema else "")
+    r = subprocess.run(["psql", url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True, env=env, timeout=timeout)
+    assert r.returncode == 0, f"psql failed: {sql}\n{r.stderr}"
+    return r.stdout
+
+
+class StoreLock:
+    """StoreLock holds the store's write lock from outside the server, as
+    another writer would, until release(): readers go on, writers wait
+    (the server's busy timeout, then the spool). SQLite: BEGIN IMMEDIATE on
+    the file. PostgreSQL: a psql session holds LOCK TABLE entries IN
+    EXCLUSIVE MODE (plain SELECTs pass, every write waits) in the server's
+    schema; release ends that session's backend."""
+
+    def __init__(self, location):
+        self.location = str(location)
+        if not self.location.startswith(("postgres://", "postgresql://")):
+            self.c = sqlite3.connect(self.location, timeout=10, isolation_level=None)
+            self.c.execute("BEGIN IMMEDIATE")
+            return
+        self.c = None
+        url, schema = pg_split(self.location)
+        self.app = f"dlq-e2e-lock-{uuid.uuid4().hex[:12]}"
+        env = dict(os.environ, PGOPTIONS=f"-c search_path={schema}", PGAPPNAME=self.app)
+        self.proc = subprocess.Popen(
+            ["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+             "BEGIN; LOCK TABLE entries IN EXCLUSIVE MODE; SELECT pg_sleep(3600)"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + 20
+        while self._held() == 0:
+            assert self.proc.poll() is None, f"lock session ended: {self.proc.stderr.read()}"
+            assert time.monotonic() < deadline, "lock not granted within 20 s"
+            time.sleep(0.05)
+
+    def _held(self):
+        return int(psql(self.location, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a"
+                        f" USING (pid) WHERE a.application_name = '{self.app}'"
+                        " AND l.mode = 'ExclusiveLock' AND l.granted"
+                        " AND l.relation = 'entries'::regclass").strip())
+
+    def release(self):
+        if self.c is not None:
+            self.c.execute("ROLLBACK")
+            self.c.close()
+            return
+        psql(self.location, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             f" WHERE application_name = '{self.app}'")
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stderr.close()
+
+
+def stored_bytes(srv):
+    """stored_bytes is everything the store of srv keeps on disk as bytes to
+    grep: the SQLite files (dlq.db, -wal, -shm), or a pg_dump of the
+    server's PostgreSQL schema (its rows as COPY text)."""
+    if not srv.db.startswith(("postgres://", "postgresql://")):
+        return b"".join(p.read_bytes() for p in Path(srv.db).parent.glob(Path(srv.db).name + "*"))
+    url, schema = pg_split(srv.db)
+    r = subprocess.run(["pg_dump", "--schema", schema, url], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    return r.stdout
 
 
 @pytest.fixture(scope="session")
@@ -150,7 +267,10 @@ class DlqServer:
         self.binary = binary
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.db = str(db or self.workdir / "dlq.db")
+        self.db = str(db or store_location(self.workdir))
+        # where the spool goes by default (serve --help)
+        self.spool_path = (str(self.workdir / "dlq.spool") if on_postgres()
+                           else self.db + ".spool")
         self.admin_secret = admin_secret
         self.extra_args = list(extra_args)
         self.env_extra = dict(env or {})
@@ -174,7 +294,7 @@ class DlqServer:
         env.update(self.env_extra)
         for attempt in range(3):
             self.port = free_port()
-            args = [self.binary, "serve", "--db", self.db, "--listen",
+            args = [self.binary, "serve", "--store", self.db, "--listen",
                     f"127.0.0.1:{self.port}"] + self.extra_args
             with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
                 self.proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,

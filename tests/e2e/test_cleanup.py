@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import assert_problem, uid
+from conftest import assert_problem, store_location, uid
 
 CLEANUP = "/api/v1/dlq/cleanup"
 ENTRIES = "/api/v1/dlq/entries"
@@ -279,7 +279,7 @@ def test_stop_is_immediate_with_a_long_interval(fresh_server):
                                      ("--max-entries", "-5")])
 def test_bad_options_are_usage_errors(dlq_bin, tmp_path, opt, val):
     import subprocess
-    p = subprocess.run([dlq_bin, "serve", "--db", str(tmp_path / "x.db"), opt, val],
+    p = subprocess.run([dlq_bin, "serve", "--store", store_location(tmp_path), opt, val],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode != 0
     assert opt in p.stderr

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from conftest import BANNER_RE, ID_RE, TOK_RE, free_port, uid
+from conftest import (BANNER_RE, ID_RE, TOK_RE, free_port, on_postgres, psql, store_location,
+                      uid)
 
 
 @pytest.fixture(scope="module")
@@ -255,15 +256,24 @@ def test_ids_printed_are_valid(cli, seeded):
 
 
 def test_migrate_creates_and_is_idempotent(dlq_bin, tmp_path, cli):
-    db = tmp_path / "m.db"
-    r = cli("migrate", "--db", str(db))
+    db = store_location(tmp_path)  # a new file, or a new schema on PostgreSQL
+    r = cli("migrate", "--store", db)
     assert r.returncode == 0, r.stderr
-    assert db.exists() and db.stat().st_size > 0
-    r = cli("migrate", "--db", str(db))
+    m = re.search(r"^schema at version (\d+) \(was 0\)$", r.stdout, re.M)
+    assert m, r.stdout
+    if on_postgres():
+        assert psql(db, "SELECT max(version) FROM schema_version").strip() == m.group(1)
+    else:
+        assert os.path.getsize(db) > 0
+    r = cli("migrate", "--store", db)
     assert r.returncode == 0, r.stderr
+    assert f"schema up to date at version {m.group(1)}" in r.stdout
 
 
 def test_migrate_bad_path_exits_1(cli, tmp_path):
-    r = cli("migrate", "--db", str(tmp_path / "no" / "such" / "dir" / "m.db"))
+    # a file in a missing directory, or a database server nobody runs
+    bad = ("postgres://nobody@127.0.0.1:1/none?connect_timeout=2" if on_postgres()
+           else str(tmp_path / "no" / "such" / "dir" / "m.db"))
+    r = cli("migrate", "--store", bad)
     assert r.returncode == 1
     assert r.stderr.strip()

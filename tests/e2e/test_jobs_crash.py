@@ -42,7 +42,7 @@ class SamePortServer(DlqServer):
         self.stdout_path = self.workdir / f"stdout.{self.starts}.log"
         self.stderr_path = self.workdir / f"stderr.{self.starts}.log"
         env = {"DLQ_ADMIN_TOKEN": self.admin_secret, "PATH": "/usr/bin:/bin"}
-        args = [self.binary, "serve", "--db", self.db, "--listen", f"127.0.0.1:{port}"]
+        args = [self.binary, "serve", "--store", self.db, "--listen", f"127.0.0.1:{port}"]
         deadline = time.monotonic() + timeout
         while True:
             with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:

@@ -1,10 +1,12 @@
 """The spool: when the store cannot take an ingest, it is spooled, not lost.
 
 Ways the store is made to fail here, all against the real binary:
-- the database locked by another process (this test holds BEGIN IMMEDIATE)
-  past --busy-timeout-ms: a runtime switch, released to recover;
+- the store locked by another process (conftest.StoreLock: BEGIN IMMEDIATE
+  on SQLite, LOCK TABLE entries IN EXCLUSIVE MODE on PostgreSQL) past
+  --busy-timeout-ms: a runtime switch, released to recover;
 - a full disk: the database on a small tmpfs filled up (mount needs root;
-  without it the test uses the lock instead and says so in its output);
+  without it, and on PostgreSQL, the test uses the lock instead and says so
+  in its output);
 - DLQ_FAULT="from=N,count=M" (test only): the fault-injecting wrapper store
   fails M calls from the Nth on.
 
@@ -15,13 +17,12 @@ dlq_id and by idempotency key. A spooled entry may be 404 until drained.
 
 import os
 import re
-import sqlite3
 import subprocess
 import time
 
 import requests
 
-from conftest import BATCH, ENTRIES, assert_problem, uid
+from conftest import BATCH, ENTRIES, StoreLock, assert_problem, on_postgres, uid
 
 
 def metric(srv, name):
@@ -41,18 +42,6 @@ def wait_drained(srv, timeout=30.0):
     raise AssertionError(f"spool not drained within {timeout}s: {metric(srv, 'dlq_spool_entries')}")
 
 
-class Lock:
-    """Lock holds the database's write lock from this process."""
-
-    def __init__(self, db):
-        self.c = sqlite3.connect(db, timeout=10, isolation_level=None)
-        self.c.execute("BEGIN IMMEDIATE")
-
-    def release(self):
-        self.c.execute("ROLLBACK")
-        self.c.close()
-
-
 def check_exactly_once(srv, acked, keys):
     """acked: dlq_id -> idempotency key or None; every one is there, once."""
     for ident in acked:
@@ -67,7 +56,7 @@ def test_locked_store_spools_then_drains(fresh_server):
     srv = fresh_server(extra_args=["--busy-timeout-ms", "150"]).start()
     name = uid("app.spool.")
     first = srv.admin.ingest(task_name=name)
-    lock = Lock(srv.db)
+    lock = StoreLock(srv.db)
     try:
         r = srv.admin.post(ENTRIES, {"task_name": name, "exception": {"type": "E", "message": "m"}})
         assert r.status_code == 202, r.text
@@ -99,14 +88,14 @@ def test_locked_store_spools_then_drains(fresh_server):
     ids = {first, spooled_id, r1.json()["dlq_id"], items[1]["dlq_id"]}
     check_exactly_once(srv, ids, {key: r1.json()["dlq_id"]})
     assert srv.admin.total(task_name=name) == 4
-    assert os.path.getsize(srv.db + ".spool") == 0
+    assert os.path.getsize(srv.spool_path) == 0
     assert requests.get(srv.base + "/readyz", timeout=5).json()["spooled"] == 0
 
 
 def test_spool_survives_kill9_and_torn_tail_is_dropped(fresh_server):
     srv = fresh_server(extra_args=["--busy-timeout-ms", "100"]).start()
     name = uid("app.spool.kill.")
-    lock = Lock(srv.db)
+    lock = StoreLock(srv.db)
     acked = {}
     keys = {}
     try:
@@ -121,7 +110,7 @@ def test_spool_survives_kill9_and_torn_tail_is_dropped(fresh_server):
         srv.kill9()
     finally:
         lock.release()
-    with open(srv.db + ".spool", "ab") as f:  # an append cut short by the crash
+    with open(srv.spool_path, "ab") as f:  # an append cut short by the crash
         f.write(b'S1 200 0123456789abcdef {"actor":"admin","entry":{"dlq_id":"dlq_01')
     srv.start()
     # drained at start, before serving
@@ -129,7 +118,7 @@ def test_spool_survives_kill9_and_torn_tail_is_dropped(fresh_server):
     check_exactly_once(srv, acked, keys)
     assert metric(srv, "dlq_spool_torn_total") == 1
     assert metric(srv, "dlq_spool_entries") == 0
-    assert os.path.getsize(srv.db + ".spool") == 0
+    assert os.path.getsize(srv.spool_path) == 0
 
 
 def test_drain_repeated_after_crash_is_idempotent(fresh_server):
@@ -137,7 +126,7 @@ def test_drain_repeated_after_crash_is_idempotent(fresh_server):
     the drain's commit, before the truncate) drains to nothing new."""
     srv = fresh_server(extra_args=["--busy-timeout-ms", "100"]).start()
     name = uid("app.spool.twice.")
-    lock = Lock(srv.db)
+    lock = StoreLock(srv.db)
     try:
         ids = [srv.admin.post(ENTRIES, {"task_name": name}).json()["dlq_id"] for _ in range(3)]
         # Stopped while the store is still locked: the drain thread cannot
@@ -145,12 +134,12 @@ def test_drain_repeated_after_crash_is_idempotent(fresh_server):
         srv.stop()
     finally:
         lock.release()
-    saved = open(srv.db + ".spool", "rb").read()
+    saved = open(srv.spool_path, "rb").read()
     assert saved.count(b"\n") == 3
     srv.start()  # drains at start
     assert srv.admin.total(task_name=name) == 3
     srv.stop()
-    with open(srv.db + ".spool", "wb") as f:  # as if the truncate never happened
+    with open(srv.spool_path, "wb") as f:  # as if the truncate never happened
         f.write(saved)
     srv.start()
     assert srv.admin.total(task_name=name) == 3
@@ -160,7 +149,7 @@ def test_drain_repeated_after_crash_is_idempotent(fresh_server):
 def test_spool_cap_answers_503_with_retry_after(fresh_server):
     srv = fresh_server(extra_args=["--busy-timeout-ms", "50", "--spool-max-bytes", "4096"]).start()
     name = uid("app.spool.cap.")
-    lock = Lock(srv.db)
+    lock = StoreLock(srv.db)
     acked = []
     try:
         for _ in range(40):
@@ -182,14 +171,14 @@ def test_spool_cap_answers_503_with_retry_after(fresh_server):
 
 def test_no_spool_answers_503(fresh_server):
     srv = fresh_server(extra_args=["--busy-timeout-ms", "50", "--no-spool"]).start()
-    lock = Lock(srv.db)
+    lock = StoreLock(srv.db)
     try:
         r = srv.admin.post(ENTRIES, {"task_name": "app.nospool"})
         assert_problem(r, 503)
         assert r.headers.get("Retry-After")
     finally:
         lock.release()
-    assert not os.path.exists(srv.db + ".spool")
+    assert not os.path.exists(srv.spool_path)
 
 
 def test_fault_wrapper_store_fails_then_recovers(fresh_server):
@@ -229,11 +218,15 @@ def _mount_tmpfs(path, size):
 
 def test_full_disk_spools_then_drains(fresh_server, tmp_path):
     """The database on a small tmpfs that fills up. Without permission to
-    mount, the same scenario runs with the lock (and says so)."""
+    mount, the same scenario runs with the lock (and says so); so it does on
+    PostgreSQL, whose disk is the database server's, not ours."""
     disk = tmp_path / "small"
-    mounted, why = _mount_tmpfs(disk, "4m")
+    if on_postgres():
+        mounted, why = False, "the store is a PostgreSQL database"
+    else:
+        mounted, why = _mount_tmpfs(disk, "4m")
     if not mounted:
-        print(f"cannot mount a tmpfs ({why}): using the database lock instead")
+        print(f"cannot fill the store's disk ({why}): using the store lock instead")
     spool = tmp_path / "elsewhere.spool"
     srv = fresh_server(db=(disk / "dlq.db") if mounted else None,
                        extra_args=["--spool", str(spool), "--busy-timeout-ms", "100"]).start()
@@ -252,7 +245,7 @@ def test_full_disk_spools_then_drains(fresh_server, tmp_path):
             finally:
                 os.close(fd)
         else:
-            lock = Lock(srv.db)
+            lock = StoreLock(srv.db)
         acked = []
         big = "y" * 20000  # more than the WAL's slack in a full file system
         for _ in range(5):

@@ -27,7 +27,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *x = *state;
-    fx_rm(x); /* x->s is the wrapper: closing it closes the SQLite store */
+    fx_rm(x); /* x->s is the wrapper: closing it closes the inner store */
     free(x);
     return 0;
 }

@@ -1,8 +1,14 @@
 /*
- * test_store_fixture.h: what the store unit tests share: a store opened in a
- * fresh temporary directory through the interface (dlq_store_open), removed
- * again afterwards (fx_setup / fx_teardown for cmocka), and helpers that build complete entries the
- * way the service layer hands them to capture.
+ * test_store_fixture.h: what the store unit tests share: a store opened
+ * through the interface (dlq_store_open) on a fresh location, removed again
+ * afterwards (fx_setup / fx_teardown for cmocka), helpers that build
+ * complete entries the way the service layer hands them to capture, and
+ * one-value queries on a connection of the test's own (fx_int, fx_exec).
+ *
+ * The backend is a parameter: with DLQ_TEST_STORE set to a postgres:// URL
+ * every location is a fresh schema of that database (?schema=ut_<random>,
+ * dropped by fx_rm); otherwise it is a SQLite file in a fresh temporary
+ * directory. The same tests run on both (CTest's unit-pg/ entries).
  */
 #ifndef TEST_STORE_FIXTURE_H
 #define TEST_STORE_FIXTURE_H
@@ -13,24 +19,54 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
 #include "dlq/core.h"
 #include "dlq/store.h"
 
 struct fx {
-    char dir[64];
-    char path[128];
+    char dir[64];    /* a fresh temporary directory (both backends) */
+    char path[640];  /* the store location: SQLite file, or URL with ?schema= */
+    char url[512];   /* PostgreSQL: DLQ_TEST_STORE as given; "" on SQLite */
+    char schema[40]; /* PostgreSQL: the schema of this store */
     struct dlq_store *s;
     char err[256];
 };
 
-/* fx_mkdir makes the temporary directory; 0 on success. */
+/* fx_pg_url returns the PostgreSQL URL the tests run on, or NULL for SQLite. */
+static inline const char *fx_pg_url(void)
+{
+    const char *u = getenv("DLQ_TEST_STORE");
+    return u && strcmp(dlq_store_backend_of(u), "postgres") == 0 ? u : NULL;
+}
+
+/* fx_on_pg is 1 when the tests run on PostgreSQL. */
+static inline int fx_on_pg(void)
+{
+    return fx_pg_url() != NULL;
+}
+
+/* fx_mkdir makes the temporary directory and names a fresh store
+ * location in x->path; 0 on success. */
 static inline int fx_mkdir(struct fx *x)
 {
     memset(x, 0, sizeof *x);
     snprintf(x->dir, sizeof x->dir, "/tmp/dlq-store-test-XXXXXX");
     if (mkdtemp(x->dir) == NULL)
         return -1;
-    snprintf(x->path, sizeof x->path, "%s/dlq.db", x->dir);
+    const char *url = fx_pg_url();
+    if (url == NULL) {
+        snprintf(x->path, sizeof x->path, "%s/dlq.db", x->dir);
+        return 0;
+    }
+    /* the directory name is random already; its suffix names the schema */
+    snprintf(x->url, sizeof x->url, "%s", url);
+    snprintf(x->schema, sizeof x->schema, "ut_%s", strrchr(x->dir, '-') + 1);
+    for (char *c = x->schema; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    snprintf(x->path, sizeof x->path, "%s%cschema=%s", url, strchr(url, '?') ? '&' : '?',
+             x->schema);
     return 0;
 }
 
@@ -40,14 +76,103 @@ static inline int fx_open(struct fx *x, enum dlq_durability d, int migrate)
     struct dlq_store_config cfg = {
         .path = x->path, .durability = d, .busy_timeout_ms = 5000, .migrate = migrate};
     x->err[0] = '\0';
-    return dlq_store_open("sqlite", &cfg, &x->s, x->err, sizeof x->err);
+    return dlq_store_open(dlq_store_backend_of(x->path), &cfg, &x->s, x->err, sizeof x->err);
 }
 
-/* fx_rm closes the store and removes the directory and what is in it. */
+/* fx_pg_conn connects to the test database with search_path set to the
+ * store's schema; the caller PQfinish()es it. Fails the test on error. */
+static inline PGconn *fx_pg_conn(const struct fx *x)
+{
+    PGconn *c = PQconnectdb(x->url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect %s: %s", x->url, PQerrorMessage(c));
+    char *ident = PQescapeIdentifier(c, x->schema, strlen(x->schema));
+    char sql[160];
+    snprintf(sql, sizeof sql, "SET client_min_messages TO warning; SET search_path TO %s", ident);
+    PQfreemem(ident);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    return c;
+}
+
+/* fx_exec runs sql (statements, no result) on a connection of its own:
+ * sqlite_sql on SQLite, pg_sql on PostgreSQL (NULL: the same text).
+ * Returns 0, or -1 when the statements failed. */
+static inline int fx_exec(const struct fx *x, const char *sqlite_sql, const char *pg_sql)
+{
+    if (fx_on_pg()) {
+        PGconn *c = fx_pg_conn(x);
+        PGresult *r = PQexec(c, pg_sql ? pg_sql : sqlite_sql);
+        int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+        if (!ok)
+            fprintf(stderr, "fx_exec: %s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return ok ? 0 : -1;
+    }
+    sqlite3 *db;
+    if (sqlite3_open(x->path, &db) != SQLITE_OK)
+        fail_msg("open %s", x->path);
+    sqlite3_busy_timeout(db, 5000);
+    int rc = sqlite3_exec(db, sqlite_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "fx_exec: %s\n", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* fx_int runs a one-value query on a read-only connection of its own and
+ * returns the value (NULL reads as 0): sqlite_sql on SQLite, pg_sql on
+ * PostgreSQL (NULL: the same text). Fails the test on error. */
+static inline int64_t fx_int(const struct fx *x, const char *sqlite_sql, const char *pg_sql)
+{
+    int64_t v = 0;
+    if (fx_on_pg()) {
+        PGconn *c = fx_pg_conn(x);
+        const char *sql = pg_sql ? pg_sql : sqlite_sql;
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+            fail_msg("%s: %s", sql, PQerrorMessage(c));
+        v = PQgetisnull(r, 0, 0) ? 0 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
+    if (sqlite_sql == NULL)
+        fail_msg("fx_int: no SQLite query given");
+    const char *sql = sqlite_sql ? sqlite_sql : "";
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(x->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* fx_rm closes the store and removes what fx_mkdir made: the directory
+ * and what is in it, and on PostgreSQL the schema. */
 static inline void fx_rm(struct fx *x)
 {
     dlq_store_close(x->s);
     x->s = NULL;
+    if (x->schema[0]) {
+        PGconn *c = PQconnectdb(x->url);
+        char *ident = PQescapeIdentifier(c, x->schema, strlen(x->schema));
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS %s CASCADE",
+                 ident ? ident : "\"\"");
+        PQfreemem(ident);
+        PQclear(PQexec(c, sql));
+        PQfinish(c);
+    }
     DIR *d = opendir(x->dir);
     if (d) {
         struct dirent *de;
@@ -64,7 +189,7 @@ static inline void fx_rm(struct fx *x)
 }
 
 /* fx_setup is a cmocka setup: *state becomes a malloc'd struct fx whose
- * store is open (durability normal, migrated) in a fresh directory.
+ * store is open (durability normal, migrated) at a fresh location.
  * 0, or -1 with nothing left behind. */
 static inline int fx_setup(void **state)
 {

@@ -1,6 +1,7 @@
 /*
  * test_store_jobs.c: the job queue's store calls (store.h, issue 4) on a
- * real SQLite store in a temporary directory: enqueue and idempotency,
+ * real store (a SQLite file, or a PostgreSQL schema with DLQ_TEST_STORE,
+ * test_store_fixture.h): enqueue and idempotency,
  * reserve order and filters, lease checks, retries with backoff into the
  * DLQ with the attempts in history, non-retryable reasons, the timers
  * (promotion, lease expiry), replay jobs and their outcomes on the entry,
@@ -12,7 +13,6 @@
 #include <stddef.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "dlq/state.h"
 #include "store/sqlite/sq_int.h"
@@ -101,18 +101,12 @@ static struct dlq_queue_info queue_info(struct fx *x, const char *queue, const c
 /* recount checks queue_counts against a count of the jobs table. */
 static void recount(struct fx *x)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open_v2(x->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    const char *sql =
-        "SELECT count(*) FROM (SELECT queue, tenant_id, state, count(*) AS n FROM jobs"
-        " GROUP BY 1, 2, 3) j FULL JOIN (SELECT * FROM queue_counts WHERE n <> 0) c"
-        " USING (queue, tenant_id, state) WHERE j.n IS NOT c.n";
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+#define RECOUNT(is_not)                                                                            \
+    "SELECT count(*) FROM (SELECT queue, tenant_id, state, count(*) AS n FROM jobs"                \
+    " GROUP BY 1, 2, 3) j FULL JOIN (SELECT * FROM queue_counts WHERE n <> 0) c"                   \
+    " USING (queue, tenant_id, state) WHERE j.n " is_not " c.n"
+    assert_int_equal(fx_int(x, RECOUNT("IS NOT"), RECOUNT("IS DISTINCT FROM")), 0);
+#undef RECOUNT
 }
 
 static void test_enqueue_idempotency_get(void **state)
@@ -616,26 +610,39 @@ static void test_counts_purge_settings(void **state)
     free(list);
 }
 
-/* A version 4 database (issue 3's schema, with an entry) upgrades to the
- * job queue's. */
+/* A version 4 database (issue 3's schema) upgrades to the job queue's. On
+ * PostgreSQL the version 4 schema is made by taking step 5 back out. */
 static void test_upgrade_from_v4(void **state)
 {
     (void)state;
     struct fx x;
-    sqlite3 *db;
     char err[256];
     assert_int_equal(fx_mkdir(&x), 0);
-    assert_int_equal(sqlite3_open(x.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-    for (int step = 1; step <= 4; step++)
-        assert_int_equal(dlq_sq_schema_step(db, step, err, sizeof err), DLQ_OK);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    if (fx_on_pg()) {
+        assert_int_equal(fx_open(&x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
+        dlq_store_close(x.s);
+        x.s = NULL;
+        assert_int_equal(fx_exec(&x, NULL,
+                                 "DROP TABLE jobs, queue_counts, queue_settings;"
+                                 " DROP FUNCTION dlq_qcounts_ins(), dlq_qcounts_upd(),"
+                                 " dlq_qcounts_del(); UPDATE schema_version SET version = 4"),
+                         0);
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(x.path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+        for (int step = 1; step <= 4; step++)
+            assert_int_equal(dlq_sq_schema_step(db, step, err, sizeof err), DLQ_OK);
+        assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
     assert_int_not_equal(fx_open(&x, DLQ_DURABILITY_NORMAL, 0), DLQ_OK);
     assert_non_null(strstr(x.err, "version 4"));
     assert_int_equal(fx_open(&x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
     int from, to;
     assert_int_equal(dlq_store_migrate(x.s, &from, &to, x.err, sizeof x.err), DLQ_OK);
+    assert_int_equal(from, 4);
+    /* both backends number their schema steps alike */
     assert_int_equal(to, dlq_sq_schema_latest());
     enq(&x, mk("job_u", "q", "t.a", 0, T0));
     assert_int_equal(queue_info(&x, "q", NULL).n[DLQ_JOB_QUEUED], 1);

@@ -1,5 +1,6 @@
 /*
- * test_store_sqlite.c: the SQLite backend through the store interface only:
+ * test_store_sqlite.c: a backend through the store interface only (SQLite,
+ * or PostgreSQL with DLQ_TEST_STORE: test_store_fixture.h):
  * open, migrate and reopen (schema version), capture of one entry and of a
  * batch with every field surviving the round trip, get by dlq_id and by
  * original task id, tenant restriction, history, idempotency (within a
@@ -60,16 +61,26 @@ static void test_open_migrate_reopen(void **state)
     assert_int_equal(to, latest);
     fx_rm(&x);
 
+    /* Either backend fails cleanly where its store cannot be: a file in a
+     * missing directory, a server nobody runs (port 1 refuses at once). */
     struct dlq_store_config cfg = {.path = "/nonexistent-dir/x/dlq.db", .migrate = 1};
     struct dlq_store *s = (struct dlq_store *)&cfg;
     assert_int_not_equal(dlq_store_open("sqlite", &cfg, &s, x.err, sizeof x.err), DLQ_OK);
+    assert_null(s);
+    cfg.path = "postgres://nobody@127.0.0.1:1/none?schema=x&connect_timeout=2";
+    s = (struct dlq_store *)&cfg;
+    assert_int_not_equal(dlq_store_open("postgres", &cfg, &s, x.err, sizeof x.err), DLQ_OK);
     assert_null(s);
     s = (struct dlq_store *)&cfg;
     assert_int_equal(dlq_store_open("nope", &cfg, &s, x.err, sizeof x.err), DLQ_E_INVAL);
     assert_null(s);
     assert_non_null(strstr(x.err, "unknown store backend"));
     assert_string_equal(dlq_store_backends()[0].name, "sqlite");
-    assert_null(dlq_store_backends()[1].name);
+    assert_string_equal(dlq_store_backends()[1].name, "postgres");
+    assert_null(dlq_store_backends()[2].name);
+    assert_string_equal(dlq_store_backend_of(cfg.path), "postgres");
+    assert_string_equal(dlq_store_backend_of("postgresql://h/db"), "postgres");
+    assert_string_equal(dlq_store_backend_of("./dlq.db"), "sqlite");
 }
 
 /* full_entry sets every field to a distinct non-default value. */
