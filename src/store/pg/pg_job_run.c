@@ -27,6 +27,7 @@ struct reserve_req {
     size_t n;
     char *tasks; /* the task_names as a text[] literal, or NULL */
     char tokens[32 * RESERVE_MAX + 1];
+    int64_t t0_ns; /* when the call began (monotonic) */
 };
 
 /* tasks_literal returns rq's task names as an array literal ({"a","b"}),
@@ -72,12 +73,16 @@ static void hex(const uint8_t *b, size_t n, char *out)
  * worker. A paused queue's jobs are never picked. The picked rows are
  * numbered in reserve order so each gets its own token and the answer
  * comes back in that order. */
-/* WAITED_MS is how long the statement has run, by the database's clock (a
- * difference, so clock skew between servers does not matter): a lease
- * counts from when it is granted, not from when the request came in, so a
- * reserve that waited for locks (or was retried after a deadlock) does not
- * hand out a lease that is already about to expire. */
+/* A grant that came late counts from when it was made, so a reserve that
+ * waited a second or more for locks (or was retried after a deadlock)
+ * does not hand out a lease about to expire; a prompt one is exactly now
+ * + lease. $10 is the time since the call (earlier attempts), WAITED_MS
+ * how long this statement has run, by the database's clock (a difference,
+ * so clock skew does not matter). */
 #define WAITED_MS "(1000 * extract(epoch FROM clock_timestamp() - statement_timestamp()))::bigint"
+#define LATE_MS                                                                                    \
+    "(SELECT CASE WHEN w >= 1000 THEN w ELSE 0 END FROM (SELECT $10::bigint + " WAITED_MS          \
+    " AS w) z)"
 #define RESERVE_SQL(queue_cond, order)                                                             \
     "WITH picked AS (SELECT id AS pid, row_number() OVER (ORDER BY " order ") AS rn FROM"          \
     " (SELECT id, queue, priority, run_at FROM jobs WHERE state = 1 AND target = $1::int"          \
@@ -88,7 +93,7 @@ static void hex(const uint8_t *b, size_t n, char *out)
     " UPDATE jobs SET state = 3, attempt = attempt + 1,"                                           \
     " lease_token = substr($6::text, (p.rn::int - 1) * 32 + 1, 32),"                               \
     " lease_expires_at = $7::bigint + 1000 * (CASE WHEN $8::int > 0 THEN $8::int"                  \
-    " ELSE timeout_s END) + " WAITED_MS ", worker_id = $9, started_at = $7::bigint,"               \
+    " ELSE timeout_s END) + " LATE_MS ", worker_id = $9, started_at = $7::bigint,"                 \
     " updated_at = $7::bigint"                                                                     \
     " FROM picked p WHERE jobs.id = p.pid RETURNING " PG_JOB_RESERVE ", p.rn"
 
@@ -122,10 +127,10 @@ static int reserve_body(struct pg_conn *c, void *ctx, char *err, size_t errlen)
     dlq_pg_p_text(&p, q->tasks);
     dlq_pg_p_int(&p, (int64_t)max);
     dlq_pg_p_text(&p, q->tokens);
-    int64_t now = dlq_now_ms(); /* this attempt's (see WAITED_MS) */
-    dlq_pg_p_int(&p, now > rq->now ? now : rq->now);
+    dlq_pg_p_int(&p, rq->now);
     dlq_pg_p_int(&p, rq->lease_s);
     dlq_pg_p_text(&p, rq->worker_id ? rq->worker_id : "worker");
+    dlq_pg_p_int(&p, (dlq_mono_ns() - q->t0_ns) / 1000000);
     int code = dlq_pg_exec(c, rq->queue ? reserve_queue_sql : reserve_any_sql, &p, &r, "lease jobs",
                            err, errlen);
     if (code != DLQ_OK)
@@ -165,6 +170,7 @@ int dlq_pg_job_reserve(struct dlq_store *s, const struct dlq_reserve *rq, struct
         free(q);
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     }
+    q->t0_ns = dlq_mono_ns();
     int code = dlq_pg_tx(PG(s), reserve_body, q, err, errlen);
     if (code != DLQ_OK) {
         for (size_t i = 0; i < max; i++)

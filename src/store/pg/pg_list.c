@@ -80,7 +80,7 @@ static void build_count(struct pg_sql *q, const struct pg_where *w)
 {
     if (!w->q && !w->fp && !w->after && !w->before) {
         /* Only counter columns: sum the counters. */
-        dlq_pg_sql_add(q, "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE n > 0");
+        dlq_pg_sql_add(q, "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE true");
         dlq_pg_where_conds(q, w, PG_WHERE_STATUS | PG_WHERE_CUBE);
         return;
     }

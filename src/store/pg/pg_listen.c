@@ -9,9 +9,10 @@
  * The listener also calls the watcher with NULL about once a second, so
  * the job timers run on every server even when this one knows of nothing
  * due: the leases and retries of a server that died are taken over within
- * a second or so. A lost session is opened again; notices sent meanwhile
- * are lost, and the long polls they would have woken end at their
- * deadline, as they would with nothing to do.
+ * a second or so. At the same beat it folds the counter tables (dlq_fold(),
+ * pg_schema.c; one server at a time, the others skip). A lost session is opened again; notices sent
+ * meanwhile are lost, and the long polls they would have woken end at their deadline, as they would
+ * with nothing to do.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -81,6 +82,21 @@ static struct pg_conn *listen_on(struct pg_listener *l)
     return NULL;
 }
 
+static int fold_body(struct pg_conn *c, void *ctx, char *err, size_t errlen)
+{
+    (void)ctx;
+    return dlq_pg_exec(c, "SELECT dlq_fold()", NULL, NULL, "fold the counters", err, errlen);
+}
+
+/* fold folds the counter tables' rows of changes (a failure is only
+ * logged: the rows stay correct unfolded, and the next beat tries again). */
+static void fold(struct pg_store *s)
+{
+    char err[256];
+    if (dlq_pg_tx(s, fold_body, NULL, err, sizeof err) != DLQ_OK)
+        dlq_log(DLQ_LOG_WARN, "postgres: %s", err);
+}
+
 static void *listen_main(void *arg)
 {
     struct pg_listener *l = arg;
@@ -113,6 +129,7 @@ static void *listen_main(void *arg)
         }
         if (dlq_mono_ns() >= next_timer) {
             deliver(l, NULL);
+            fold(l->s);
             next_timer = dlq_mono_ns() + TIMER_EVERY_NS;
         }
     }

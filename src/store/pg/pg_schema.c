@@ -6,10 +6,12 @@
  * How it differs from SQLite's, and why:
  * - Counters are kept by statement-level triggers with transition tables:
  *   one statement that inserts or changes many rows sums its changes per
- *   key and upserts each key once, in the statement's transaction, so
- *   every writer (capture, actions, maintenance, dead-lettering jobs) keeps
- *   them right without knowing about them. SQLite has one writer thread
- *   that sums a whole group commit instead (sq_cube.c).
+ *   key and adds one row of changes per key, in the statement's
+ *   transaction, so every writer (capture, actions, maintenance,
+ *   dead-lettering jobs) keeps them right without knowing about them, and
+ *   no writer ever waits for another on a counter row (dlq_fold() folds
+ *   the rows of a key together later). SQLite has one writer thread that
+ *   sums a whole group commit instead (sq_cube.c).
  * - Stats sum entry_counts directly (a small table): there is no
  *   stats_rollup (SQLite's steps 3 and 4 are empty here).
  * - Full-text search is a stored tsvector with a GIN index, kept in the
@@ -28,61 +30,70 @@
 
 #define PENDING(alias) "(" alias "status IN (1, 2))::int"
 
-/* A counter trigger: fn upserts from its transition tables. Functions keep
- * the search_path they were created with, so the triggers find their
- * tables whatever the session's search_path is. */
-#define COUNT_KEY                                                                                  \
-    "tenant_id, status, coalesce(queue, '') AS queue, task_name, reason,"                          \
+// clang-format off
+/* Counters are rows of changes, never updated in place: a trigger adds one
+ * row per key a statement changed (its summed change), so writers never
+ * wait for each other on a hot counter row, and readers sum the rows of a
+ * key. dlq_fold() (step 5; run about every second by the listener,
+ * pg_listen.c) folds the rows of each key into one, so the tables stay
+ * about as small as their keys. Functions keep the search_path they were
+ * created with, so the triggers find their tables whatever the session's. */
+#define COUNT_KEY \
+    "tenant_id, status, coalesce(queue, '') AS queue, task_name, reason," \
     " coalesce(exc_type, '') AS exc_type"
-#define COUNTS_UPSERT(rows)                                                                        \
-    "INSERT INTO entry_counts AS c (tenant_id, status, queue, task_name, reason, exc_type, n)"     \
-    " SELECT tenant_id, status, queue, task_name, reason, exc_type, sum(d) FROM (" rows ") x"      \
-    " GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d) <> 0 ORDER BY 1, 2, 3, 4, 5, 6"                      \
-    " ON CONFLICT (tenant_id, status, queue, task_name, reason, exc_type)"                         \
-    " DO UPDATE SET n = c.n + excluded.n;"
-#define FN(name, body)                                                                             \
-    "CREATE FUNCTION " name "() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT"     \
+#define ECOUNT_KEY "tenant_id, status, queue, task_name, reason, exc_type"
+#define COUNTS_ADD(rows) \
+    "INSERT INTO entry_counts (" ECOUNT_KEY ", n) SELECT " ECOUNT_KEY ", sum(d)" \
+    " FROM (" rows ") x GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(d) <> 0;"
+#define FN(name, body) \
+    "CREATE FUNCTION " name "() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT" \
     " AS $f$ BEGIN " body " RETURN NULL; END $f$;"
-#define TRIG(name, op, table, refs, fn)                                                            \
-    "CREATE TRIGGER " name " AFTER " op " ON " table " REFERENCING " refs                          \
+#define TRIG(name, op, table, refs, fn) \
+    "CREATE TRIGGER " name " AFTER " op " ON " table " REFERENCING " refs \
     " FOR EACH STATEMENT EXECUTE FUNCTION " fn "();"
 
-/* Groups: a capture adds to count and pending and widens the seen range
- * (the sample comes from the group's first capture: the lowest entry id,
- * even when a later one commits first); changes move pending; deletes take
- * both back. Counts never go below 0. */
-#define SAMPLE(col)                                                                                \
-    "CASE WHEN excluded.sample_entry < g.sample_entry THEN excluded." col " ELSE g." col " END"
-#define GROUPS_ADD                                                                                                       \
-    "INSERT INTO groups AS g (fingerprint, tenant_id, task_name, exc_type, sample_message,"                              \
-    " sample_dlq_id, sample_entry, first_seen, last_seen, count, pending)"                                               \
-    " SELECT DISTINCT ON (fingerprint, tenant_id) fingerprint, tenant_id, task_name, exc_type,"                          \
-    " left(exc_message, 1000), dlq_id, id, min(at) OVER w, max(at) OVER w, count(*) OVER w,"                             \
-    " sum(p) OVER w FROM (SELECT *, CASE WHEN failed_at <> 0 THEN failed_at ELSE processed_at"                           \
-    " END AS at, " PENDING(                                                                                              \
-        "") " AS p FROM new_rows WHERE fingerprint IS NOT NULL) x"                                                       \
-            " WINDOW w AS (PARTITION BY fingerprint, tenant_id) ORDER BY fingerprint, tenant_id, "                       \
-            "id"                                                                                                         \
-            " ON CONFLICT (fingerprint, tenant_id) DO UPDATE SET count = g.count + "                                     \
-            "excluded.count,"                                                                                            \
-            " pending = g.pending + excluded.pending, first_seen = least(g.first_seen,"                                  \
-            " excluded.first_seen), last_seen = greatest(g.last_seen, excluded.last_seen),"                              \
-            " sample_message = " SAMPLE("sample_message") ", sample_dlq_id = " SAMPLE("sample_"                          \
-                                                                                      "dlq_id") ", task_name = " SAMPLE( \
-                "task_name") ", exc_type = " SAMPLE("exc_type") ", sample_entry = "                                      \
-                                                                "least(g.sample_entry, "                                 \
-                                                                "excluded.sample_entry);"
-#define GROUPS_MOVE(rows)                                                                          \
-    "UPDATE groups g SET count = greatest(g.count + d.dc, 0), pending = greatest(g.pending +"      \
-    " d.dp, 0) FROM (SELECT fingerprint, tenant_id, sum(dc) AS dc, sum(dp) AS dp FROM (" rows      \
-    ") u WHERE fingerprint IS NOT NULL GROUP BY 1, 2 HAVING sum(dc) <> 0 OR sum(dp) <> 0) d"       \
-    " WHERE g.fingerprint = d.fingerprint AND g.tenant_id = d.tenant_id;"
+/* Groups: a capture adds a row with its count, pending and seen range and
+ * the sample of its first entry (readers and the fold keep the sample of
+ * the lowest entry id, even when a later one commits first); changes add
+ * pending moves; deletes take both back. */
+#define GROUPS_ADD \
+    "INSERT INTO groups (fingerprint, tenant_id, task_name, exc_type, sample_message," \
+    " sample_dlq_id, sample_entry, first_seen, last_seen, count, pending)" \
+    " SELECT DISTINCT ON (fingerprint, tenant_id) fingerprint, tenant_id, task_name, exc_type," \
+    " left(exc_message, 1000), dlq_id, id, min(at) OVER w, max(at) OVER w, count(*) OVER w," \
+    " sum(p) OVER w FROM (SELECT *, CASE WHEN failed_at <> 0 THEN failed_at ELSE processed_at" \
+    " END AS at, " PENDING("") " AS p FROM new_rows WHERE fingerprint IS NOT NULL) x" \
+    " WINDOW w AS (PARTITION BY fingerprint, tenant_id) ORDER BY fingerprint, tenant_id, id;"
+#define GROUPS_MOVE(rows) \
+    "INSERT INTO groups (fingerprint, tenant_id, count, pending)" \
+    " SELECT fingerprint, tenant_id, sum(dc), sum(dp) FROM (" rows ") u" \
+    " WHERE fingerprint IS NOT NULL GROUP BY 1, 2 HAVING sum(dc) <> 0 OR sum(dp) <> 0;"
+#define GROUP_COLS \
+    "fingerprint, tenant_id, task_name, exc_type, sample_message, sample_dlq_id," \
+    " sample_entry, first_seen, last_seen, count, pending"
+#define GROUP_SUMS \
+    "(array_agg(task_name ORDER BY sample_entry))[1]," \
+    " (array_agg(exc_type ORDER BY sample_entry))[1]," \
+    " (array_agg(sample_message ORDER BY sample_entry))[1]," \
+    " (array_agg(sample_dlq_id ORDER BY sample_entry))[1], min(sample_entry)," \
+    " min(first_seen), max(last_seen), sum(count), sum(pending)"
 
 /* Job depths per (queue, tenant, state). */
-#define QCOUNTS_UPSERT(rows)                                                                       \
-    "INSERT INTO queue_counts AS c (queue, tenant_id, state, n) SELECT queue, tenant_id, state,"   \
-    " sum(d) FROM (" rows ") x GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3"               \
-    " ON CONFLICT (queue, tenant_id, state) DO UPDATE SET n = c.n + excluded.n;"
+#define QCOUNTS_ADD(rows) \
+    "INSERT INTO queue_counts (queue, tenant_id, state, n) SELECT queue, tenant_id, state," \
+    " sum(d) FROM (" rows ") x GROUP BY 1, 2, 3 HAVING sum(d) <> 0;"
+
+/* FOLD: the rows of every key of table that has several, replaced by one
+ * row of their sums, in one statement (rows added meanwhile stay as they
+ * are). k is the key as a row value, alias t for the table. */
+#define FOLD(table, key, k, cols, sums, having) \
+    "WITH d AS (DELETE FROM " table " t WHERE " k " IN (SELECT " key " FROM " table \
+    " GROUP BY " key " HAVING count(*) > 1) RETURNING t.*) INSERT INTO " table " (" cols ")" \
+    " SELECT " key ", " sums " FROM d GROUP BY " key having ";"
+#define FOLD_FN(body) \
+    "CREATE FUNCTION dlq_fold() RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT" \
+    " AS $f$ BEGIN IF NOT pg_try_advisory_xact_lock(hashtextextended(current_schema()" \
+    " || ':fold', 0)) THEN RETURN; END IF; " body " END $f$;"
 
 static const char *const steps[] = {
     /* 1: entries, history, counters, full text, tokens */
@@ -153,25 +164,25 @@ static const char *const steps[] = {
     " task_name text NOT NULL,"
     " reason integer NOT NULL,"
     " exc_type text NOT NULL,"
-    " n bigint NOT NULL,"
-    " PRIMARY KEY(tenant_id, status, queue, task_name, reason, exc_type));" FN(
-        "dlq_counts_ins", COUNTS_UPSERT("SELECT " COUNT_KEY ", 1 AS d FROM new_rows"))
-        FN("dlq_counts_upd", COUNTS_UPSERT("SELECT " COUNT_KEY ", -1 AS d FROM old_rows"
-                                           " UNION ALL SELECT " COUNT_KEY ", 1 FROM new_rows"))
-            FN("dlq_counts_del", COUNTS_UPSERT("SELECT " COUNT_KEY ", -1 AS d FROM old_rows")) TRIG(
-                "tr_counts_ins", "INSERT", "entries", "NEW TABLE AS new_rows", "dlq_counts_ins")
-                TRIG("tr_counts_upd", "UPDATE", "entries",
-                     "OLD TABLE AS old_rows NEW TABLE AS new_rows", "dlq_counts_upd")
-                    TRIG("tr_counts_del", "DELETE", "entries", "OLD TABLE AS old_rows",
-                         "dlq_counts_del") "CREATE TABLE tokens("
-                                           " id text PRIMARY KEY,"
-                                           " name text NOT NULL,"
-                                           " role integer NOT NULL,"
-                                           " tenant_id text NOT NULL DEFAULT '',"
-                                           " secret_hash text NOT NULL UNIQUE,"
-                                           " created_at bigint NOT NULL,"
-                                           " last_used_at bigint,"
-                                           " revoked_at bigint);",
+    " n bigint NOT NULL);"
+    "CREATE INDEX ix_counts_key ON entry_counts(" ECOUNT_KEY ");"
+    FN("dlq_counts_ins", COUNTS_ADD("SELECT " COUNT_KEY ", 1 AS d FROM new_rows"))
+    FN("dlq_counts_upd", COUNTS_ADD("SELECT " COUNT_KEY ", -1 AS d FROM old_rows"
+                                    " UNION ALL SELECT " COUNT_KEY ", 1 FROM new_rows"))
+    FN("dlq_counts_del", COUNTS_ADD("SELECT " COUNT_KEY ", -1 AS d FROM old_rows"))
+    TRIG("tr_counts_ins", "INSERT", "entries", "NEW TABLE AS new_rows", "dlq_counts_ins")
+    TRIG("tr_counts_upd", "UPDATE", "entries", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+         "dlq_counts_upd")
+    TRIG("tr_counts_del", "DELETE", "entries", "OLD TABLE AS old_rows", "dlq_counts_del")
+    "CREATE TABLE tokens("
+    " id text PRIMARY KEY,"
+    " name text NOT NULL,"
+    " role integer NOT NULL,"
+    " tenant_id text NOT NULL DEFAULT '',"
+    " secret_hash text NOT NULL UNIQUE,"
+    " created_at bigint NOT NULL,"
+    " last_used_at bigint,"
+    " revoked_at bigint);",
 
     /* 2: issue 3: operator actions, audit, bulk operations, stats, groups, alerts */
     "ALTER TABLE entries ADD COLUMN op_id text;"
@@ -192,39 +203,38 @@ static const char *const steps[] = {
     " created_at bigint NOT NULL, updated_at bigint NOT NULL, finished_at bigint);"
     "CREATE INDEX ix_ops_created ON operations(created_at);"
     "CREATE TABLE hourly(hour bigint NOT NULL, tenant_id text NOT NULL DEFAULT '',"
-    " n bigint NOT NULL, PRIMARY KEY(hour, tenant_id));"
+    " n bigint NOT NULL);"
+    "CREATE INDEX ix_hourly ON hourly(hour, tenant_id);"
     "CREATE TABLE groups(fingerprint text NOT NULL, tenant_id text NOT NULL DEFAULT '',"
     " task_name text, exc_type text, sample_message text, sample_dlq_id text, sample_entry bigint,"
     " first_seen bigint, last_seen bigint, count bigint NOT NULL DEFAULT 0,"
-    " pending bigint NOT NULL DEFAULT 0, PRIMARY KEY(fingerprint, tenant_id));"
+    " pending bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX ix_groups ON groups(fingerprint, tenant_id);"
     "CREATE TABLE replay_outcomes(id bigserial PRIMARY KEY, at bigint NOT NULL, dlq_id text,"
     " tenant_id text NOT NULL DEFAULT '', op_id text, succeeded integer NOT NULL);"
     "CREATE TABLE alert_state(rule text PRIMARY KEY, firing integer NOT NULL, since bigint,"
-    " last_notified_at bigint, reason text);" FN(
-        "dlq_extras_ins",
-        "INSERT INTO hourly AS h (hour, tenant_id, n) SELECT (CASE WHEN failed_at <> 0 THEN"
-        " failed_at ELSE processed_at END) / 3600000 * 3600000, tenant_id, count(*) FROM new_rows"
-        " GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (hour, tenant_id) DO UPDATE SET n = h.n +"
-        " excluded.n;" GROUPS_ADD)
-        FN("dlq_extras_upd",
-           GROUPS_MOVE("SELECT fingerprint, tenant_id, 0 AS dc, -" PENDING(
-               "") " AS dp FROM old_rows"
+    " last_notified_at bigint, reason text);"
+    FN("dlq_extras_ins",
+       "INSERT INTO hourly (hour, tenant_id, n) SELECT (CASE WHEN failed_at <> 0 THEN"
+       " failed_at ELSE processed_at END) / 3600000 * 3600000, tenant_id, count(*) FROM new_rows"
+       " GROUP BY 1, 2;" GROUPS_ADD)
+    FN("dlq_extras_upd",
+       GROUPS_MOVE("SELECT fingerprint, tenant_id, 0 AS dc, -" PENDING("") " AS dp FROM old_rows"
                    " UNION ALL SELECT fingerprint, tenant_id, 0, " PENDING("") " FROM new_rows"))
-            FN("dlq_extras_del", GROUPS_MOVE("SELECT fingerprint, tenant_id, -1 AS dc, -" PENDING(
-                                     "") " AS dp FROM old_rows"))
-                TRIG("tr_extras_ins", "INSERT", "entries", "NEW TABLE AS new_rows",
-                     "dlq_extras_ins")
-                    TRIG("tr_extras_upd", "UPDATE", "entries",
-                         "OLD TABLE AS old_rows NEW TABLE AS new_rows", "dlq_extras_upd")
-                        TRIG("tr_extras_del", "DELETE", "entries", "OLD TABLE AS old_rows",
-                             "dlq_extras_del"),
+    FN("dlq_extras_del", GROUPS_MOVE("SELECT fingerprint, tenant_id, -1 AS dc, -" PENDING("")
+                                     " AS dp FROM old_rows"))
+    TRIG("tr_extras_ins", "INSERT", "entries", "NEW TABLE AS new_rows", "dlq_extras_ins")
+    TRIG("tr_extras_upd", "UPDATE", "entries", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+         "dlq_extras_upd")
+    TRIG("tr_extras_del", "DELETE", "entries", "OLD TABLE AS old_rows", "dlq_extras_del"),
 
     /* 3 and 4: SQLite's stats rollup; stats here sum entry_counts. */
     "SELECT 1;",
     "SELECT 1;",
 
     /* 5: issue 4: the job queue. Partial indexes as on SQLite: a job sits in
-     * job_id's and its state's. queue_counts by trigger. */
+     * job_id's and its state's. queue_counts by trigger. And dlq_fold(),
+     * which folds every counter table. */
     "CREATE TABLE jobs("
     " id bigserial PRIMARY KEY,"
     " job_id text NOT NULL UNIQUE,"
@@ -264,25 +274,32 @@ static const char *const steps[] = {
     "CREATE UNIQUE INDEX ux_jobs_idem ON jobs(tenant_id, queue, idempotency_key)"
     " WHERE idempotency_key IS NOT NULL;"
     "CREATE TABLE queue_counts(queue text NOT NULL, tenant_id text NOT NULL,"
-    " state integer NOT NULL, n bigint NOT NULL, PRIMARY KEY(queue, tenant_id, state));"
+    " state integer NOT NULL, n bigint NOT NULL);"
+    "CREATE INDEX ix_qcounts ON queue_counts(queue, tenant_id, state);"
     "CREATE TABLE queue_settings(queue text PRIMARY KEY, target integer NOT NULL DEFAULT 0,"
     " webhook_url text, webhook_secret text, max_replays integer NOT NULL DEFAULT -1,"
-    " paused integer NOT NULL DEFAULT 0);" FN(
-        "dlq_qcounts_ins", QCOUNTS_UPSERT("SELECT queue, tenant_id, state, 1 AS d FROM new_rows"))
-        FN("dlq_qcounts_upd", QCOUNTS_UPSERT("SELECT queue, tenant_id, state, -1 AS d FROM old_rows"
-                                             " UNION ALL SELECT queue, tenant_id, state, 1"
-                                             " FROM new_rows"))
-            FN("dlq_qcounts_del",
-               QCOUNTS_UPSERT("SELECT queue, tenant_id, state, -1 AS d FROM old_rows"))
-                TRIG("tr_qcounts_ins", "INSERT", "jobs", "NEW TABLE AS new_rows", "dlq_qcounts_ins")
-                    TRIG("tr_qcounts_upd", "UPDATE", "jobs",
-                         "OLD TABLE AS old_rows NEW TABLE AS new_rows", "dlq_qcounts_upd")
-                        TRIG("tr_qcounts_del", "DELETE", "jobs", "OLD TABLE AS old_rows",
-                             "dlq_qcounts_del"),
+    " paused integer NOT NULL DEFAULT 0);"
+    FN("dlq_qcounts_ins", QCOUNTS_ADD("SELECT queue, tenant_id, state, 1 AS d FROM new_rows"))
+    FN("dlq_qcounts_upd", QCOUNTS_ADD("SELECT queue, tenant_id, state, -1 AS d FROM old_rows"
+                                      " UNION ALL SELECT queue, tenant_id, state, 1 FROM new_rows"))
+    FN("dlq_qcounts_del", QCOUNTS_ADD("SELECT queue, tenant_id, state, -1 AS d FROM old_rows"))
+    TRIG("tr_qcounts_ins", "INSERT", "jobs", "NEW TABLE AS new_rows", "dlq_qcounts_ins")
+    TRIG("tr_qcounts_upd", "UPDATE", "jobs", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+         "dlq_qcounts_upd")
+    TRIG("tr_qcounts_del", "DELETE", "jobs", "OLD TABLE AS old_rows", "dlq_qcounts_del")
+    FOLD_FN(FOLD("entry_counts", ECOUNT_KEY, "(t.tenant_id, t.status, t.queue, t.task_name,"
+                 " t.reason, t.exc_type)", ECOUNT_KEY ", n", "sum(n)", " HAVING sum(n) <> 0")
+            FOLD("hourly", "hour, tenant_id", "(t.hour, t.tenant_id)", "hour, tenant_id, n",
+                 "sum(n)", "")
+            FOLD("queue_counts", "queue, tenant_id, state", "(t.queue, t.tenant_id, t.state)",
+                 "queue, tenant_id, state, n", "sum(n)", " HAVING sum(n) <> 0")
+            FOLD("groups", "fingerprint, tenant_id", "(t.fingerprint, t.tenant_id)", GROUP_COLS,
+                 GROUP_SUMS, "")),
 
     /* 6: SQLite's deferred text index; the tsvector here is kept in the commit. */
     "SELECT 1;",
 };
+// clang-format on
 
 #define NSTEPS ((int)(sizeof steps / sizeof steps[0]))
 

@@ -25,8 +25,8 @@
 /* The pending breakdown along one column of entry_counts; TC is the
  * tenant condition ("" or " AND tenant_id = $1"). */
 #define BREAKDOWN(col, order, tc)                                                                  \
-    "SELECT " col ", sum(n) FROM entry_counts WHERE status IN (1, 2) AND n > 0" tc                 \
-    " GROUP BY " col " HAVING sum(n) > 0 ORDER BY 2 DESC, " order
+    "SELECT " col ", sum(n) FROM entry_counts WHERE status IN (1, 2)" tc " GROUP BY " col          \
+    " HAVING sum(n) > 0 ORDER BY 2 DESC, " order
 #define TENANT_C " AND tenant_id = $1"
 
 static const char *const breakdown_sql[2][4] = {
@@ -59,10 +59,9 @@ static int by_status(struct pg_conn *c, const char *tenant, struct dlq_stats *ou
     PGresult *r;
     tenant_params(&p, tenant);
     int code = dlq_pg_exec(c,
-                           tenant ? "SELECT status, sum(n) FROM entry_counts WHERE n > 0"
-                                    " AND tenant_id = $1 GROUP BY status"
-                                  : "SELECT status, sum(n) FROM entry_counts WHERE n > 0"
-                                    " GROUP BY status",
+                           tenant ? "SELECT status, sum(n) FROM entry_counts"
+                                    " WHERE tenant_id = $1 GROUP BY status"
+                                  : "SELECT status, sum(n) FROM entry_counts GROUP BY status",
                            &p, &r, "stats by status", err, errlen);
     if (code != DLQ_OK)
         return code;
@@ -255,6 +254,18 @@ struct groups_req {
     size_t n;
 };
 
+/* GROUP_ROWS is one row per group (fingerprint, tenant): the rows of
+ * changes that the triggers add (pg_schema.c) summed, the sample of the
+ * lowest entry id kept; the filters apply to these. */
+#define GROUP_ROWS                                                                                 \
+    "SELECT fingerprint, tenant_id, (array_agg(task_name ORDER BY sample_entry))[1] AS task_name," \
+    " (array_agg(exc_type ORDER BY sample_entry))[1] AS exc_type,"                                 \
+    " (array_agg(sample_message ORDER BY sample_entry))[1] AS sample_message,"                     \
+    " (array_agg(sample_dlq_id ORDER BY sample_entry))[1] AS sample_dlq_id,"                       \
+    " min(sample_entry) AS sample_entry, sum(count) AS count, sum(pending) AS pending,"            \
+    " min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM groups"                      \
+    " GROUP BY fingerprint, tenant_id"
+
 static int groups_body(struct pg_conn *c, void *ctx, char *err, size_t errlen)
 {
     struct groups_req *q = ctx;
@@ -295,10 +306,13 @@ static int groups_body(struct pg_conn *c, void *ctx, char *err, size_t errlen)
     dlq_pg_p_int(&p, q->limit);
     int n =
         snprintf(sql, sizeof sql,
-                 "SELECT fingerprint, max(task_name COLLATE \"C\"), max(exc_type COLLATE \"C\"),"
-                 " max(sample_message COLLATE \"C\"), max(sample_dlq_id COLLATE \"C\"),"
-                 " sum(count) AS c, sum(pending) AS p, min(first_seen), max(last_seen)"
-                 " FROM groups g WHERE true%s GROUP BY fingerprint"
+                 "SELECT fingerprint, (array_agg(task_name ORDER BY sample_entry))[1],"
+                 " (array_agg(exc_type ORDER BY sample_entry))[1],"
+                 " (array_agg(sample_message ORDER BY sample_entry))[1],"
+                 " (array_agg(sample_dlq_id ORDER BY sample_entry))[1],"
+                 " greatest(sum(count), 0) AS c, greatest(sum(pending), 0) AS p, min(first_seen),"
+                 " max(last_seen)"
+                 " FROM (" GROUP_ROWS ") g WHERE true%s GROUP BY fingerprint"
                  " ORDER BY p DESC, c DESC, fingerprint COLLATE \"C\" LIMIT $%d::int",
                  cond, p.n);
     if (len >= sizeof cond || n < 0 || (size_t)n >= sizeof sql)
@@ -457,8 +471,8 @@ static int metrics_rows(struct pg_conn *c, struct dlq_store_metrics *out, char *
 {
     PGresult *r;
     int oom = 0;
-    int code = dlq_pg_exec(c, "SELECT status, sum(n) FROM entry_counts WHERE n > 0 GROUP BY status",
-                           NULL, &r, "metrics", err, errlen);
+    int code = dlq_pg_exec(c, "SELECT status, sum(n) FROM entry_counts GROUP BY status", NULL, &r,
+                           "metrics", err, errlen);
     if (code != DLQ_OK)
         return code;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -470,7 +484,7 @@ static int metrics_rows(struct pg_conn *c, struct dlq_store_metrics *out, char *
 
     code = dlq_pg_exec(c,
                        "SELECT queue, task_name, sum(n) FROM entry_counts WHERE status IN (1, 2)"
-                       " AND n > 0 GROUP BY queue, task_name HAVING sum(n) > 0"
+                       " GROUP BY queue, task_name HAVING sum(n) > 0"
                        " ORDER BY 3 DESC, (queue || chr(31) || task_name) COLLATE \"C\"",
                        NULL, &r, "metrics", err, errlen);
     if (code != DLQ_OK)
