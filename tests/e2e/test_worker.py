@@ -226,11 +226,24 @@ def test_sigterm_finishes_the_running_job_and_exits_0(server, workers):
     assert job(server, later)["state"] == "queued"
 
 
+def wait_child(pid, timeout=10):
+    """wait_child waits until process pid has a child process (Linux /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                if f.read().strip():
+                    return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} started no command within {timeout}s")
+
+
 def test_second_signal_kills_and_the_lease_returns_the_job(server, workers):
     q = uid("q.w.")
     job_id = enqueue(server, q, timeout_s=2, max_retries=3)
     w = workers(q, sh("cat >/dev/null; exec sleep 30"))
     wait_state(server, job_id, {"running"}, worker=w)
+    wait_child(w.proc.pid)  # leased is not yet started: the command must be running
     w.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     w.proc.send_signal(signal.SIGTERM)
