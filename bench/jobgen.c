@@ -14,6 +14,11 @@
  *              bulk replay (filter: the queue); workers ack the replayed
  *              jobs until every entry is resolved. Prints each phase's time.
  *
+ * --url may be given several times (several dlq nodes on one database):
+ * producer and worker threads take the URLs in turn, so that jobs enqueued
+ * through one node are reserved through another; the counters of fullcycle
+ * are read through the first.
+ *
  * Each run uses a queue of its own. Any answer the protocol does not expect
  * (a 4xx or 5xx) makes the run invalid: it stops with exit status 1.
  * Output: one line of key=value pairs (for bench/run-jobs).
@@ -30,8 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_URLS 8
+
 struct opts {
     const char *url, *token, *mode;
+    const char *urls[MAX_URLS]; /* every --url; url is urls[0] */
+    int nurls;
     long jobs;
     int producers, workers, batch, count;
 };
@@ -49,6 +58,7 @@ struct resp {
 };
 
 struct client {
+    const char *url; /* the node this client talks to */
     CURL *h;
     struct curl_slist *headers;
     struct resp body;
@@ -87,10 +97,12 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static void client_init(struct client *c)
+/* client_init opens a client on the node of thread number idx (urls in turn). */
+static void client_init(struct client *c, long idx)
 {
     char auth[600];
     memset(c, 0, sizeof(*c));
+    c->url = g_o.urls[idx % g_o.nurls];
     c->h = curl_easy_init();
     if (c->h == NULL)
         die("cannot start libcurl", NULL);
@@ -119,7 +131,7 @@ static void client_free(struct client *c)
 static long call(struct client *c, const char *method, const char *path, const char *body)
 {
     char url[1024];
-    snprintf(url, sizeof(url), "%s%s", g_o.url, path);
+    snprintf(url, sizeof(url), "%s%s", c->url, path);
     c->body.len = 0;
     if (c->body.p)
         c->body.p[0] = '\0';
@@ -174,7 +186,7 @@ static void *producer(void *arg)
 {
     struct client c;
     int failing = strcmp(g_o.mode, "fullcycle") == 0;
-    client_init(&c);
+    client_init(&c, (long)(intptr_t)arg);
     for (;;) {
         long first = atomic_fetch_add(&g_enqueued, g_o.batch);
         if (first >= g_o.jobs)
@@ -233,7 +245,7 @@ static void *worker(void *arg)
 {
     struct client c;
     char path[256], body[128];
-    client_init(&c);
+    client_init(&c, (long)(intptr_t)arg);
     snprintf(path, sizeof(path), "/api/v1/queues/%s/reserve", g_queue);
     snprintf(body, sizeof(body), "{\"count\":%d,\"wait_ms\":200,\"worker_id\":\"jobgen-%ld\"}",
              g_o.count, (long)(intptr_t)arg);
@@ -312,7 +324,7 @@ static int run_fullcycle(void)
     pthread_t pt[64], wt[64];
     struct client c;
     char qpath[256], epath[512], body[512];
-    client_init(&c);
+    client_init(&c, 0);
     snprintf(qpath, sizeof(qpath), "/api/v1/queues/%s", g_queue);
     snprintf(epath, sizeof(epath), "/api/v1/dlq/entries?queue=%s&status=resolved&limit=1", g_queue);
 
@@ -350,8 +362,9 @@ static int run_fullcycle(void)
 
 static void usage(FILE *f)
 {
-    fputs("usage: dlq-jobgen cycle|fullcycle --url URL [--token T] [--jobs N]\n"
+    fputs("usage: dlq-jobgen cycle|fullcycle --url URL [--url URL2 ...] [--token T] [--jobs N]\n"
           "                  [--producers P] [--workers W] [--batch B] [--count C]\n"
+          "  --url      a node; repeat for several nodes (threads take them in turn)\n"
           "  cycle      enqueue (batches of B) -> reserve (count C) -> batch ack, jobs/s\n"
           "  fullcycle  enqueue -> fail every attempt -> DLQ -> bulk replay -> ack -> resolved\n"
           "defaults: --jobs 10000 --producers 2 --workers 4 --batch 100 --count 100\n",
@@ -371,12 +384,17 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    g_o = (struct opts){NULL, NULL, NULL, 10000, 2, 4, 100, 100};
+    g_o = (struct opts){.jobs = 10000, .producers = 2, .workers = 4, .batch = 100, .count = 100};
     int c;
     while ((c = getopt_long(argc, argv, "u:t:n:p:w:b:c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
-            g_o.url = optarg;
+            if (g_o.nurls == MAX_URLS) {
+                usage(stderr);
+                return 2;
+            }
+            g_o.urls[g_o.nurls++] = optarg;
+            g_o.url = g_o.urls[0];
             break;
         case 't':
             g_o.token = optarg;
