@@ -624,11 +624,12 @@ static void test_upgrade_from_v4(void **state)
         assert_int_equal(fx_open(&x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
         dlq_store_close(x.s);
         x.s = NULL;
-        assert_int_equal(fx_exec(&x, NULL,
-                                 "DROP TABLE jobs, queue_counts, queue_settings;"
-                                 " DROP FUNCTION dlq_qcounts_ins(), dlq_qcounts_upd(),"
-                                 " dlq_qcounts_del(), dlq_fold(); UPDATE schema_version SET version = 4"),
-                         0);
+        assert_int_equal(
+            fx_exec(&x, NULL,
+                    "DROP TABLE jobs, queue_counts, queue_settings;"
+                    " DROP FUNCTION dlq_qcounts_ins(), dlq_qcounts_upd(),"
+                    " dlq_qcounts_del(), dlq_fold(); UPDATE schema_version SET version = 4"),
+            0);
     } else {
         sqlite3 *db;
         assert_int_equal(sqlite3_open(x.path, &db), SQLITE_OK);
