@@ -17,6 +17,7 @@
 
 #include "dlq/core.h"
 #include "dlq/util.h"
+#include "../store_json.h"
 #include "pg_act.h"
 
 #define SEL_COLS "SELECT " PG_ENTRY_COLS ", e.id, e.op_id FROM entries e "
@@ -255,7 +256,7 @@ static int change_one(struct pg_conn *c, struct pending *w, struct pg_act_row *r
     if (code != DLQ_OK)
         return code;
     int oom = 0;
-    char *details = dlq_pg_act_event_details(row, a, &oom);
+    char *details = dlq_store_event_details(&row->e, a, &oom);
     if (oom)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     if (!w->marked[row - rows]) {

@@ -35,10 +35,9 @@ int dlq_pg_act_row_fill(const PGresult *r, int row, struct pg_act_row *out);
  * written: pg_act_batch.c writes many rows changed so at once. */
 int dlq_pg_act_change(struct pg_conn *c, struct pg_act_row *r, const struct dlq_act *a,
                       const char *rtid, char *err, size_t errlen);
-/* The history event of a on r as just changed: its name, and its details
- * (malloc'd, or NULL for none; *oom set when out of memory). */
+/* dlq_pg_act_event_name names the history event of a (its details:
+ * dlq_store_event_details, store_json.h). */
 const char *dlq_pg_act_event_name(enum dlq_action a);
-char *dlq_pg_act_event_details(const struct pg_act_row *r, const struct dlq_act *a, int *oom);
 
 /* dlq_pg_act_batchable: a's rows can be written together (no edit, no
  * purge, no replay outcome). dlq_pg_act_write_many writes the k rows

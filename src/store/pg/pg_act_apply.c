@@ -18,6 +18,7 @@
 #include "dlq/core.h"
 #include "dlq/state.h"
 #include "dlq/util.h"
+#include "../store_json.h"
 #include "pg_act.h"
 
 /* dlq_pg_act_row_clear frees what r holds and zeroes it. */
@@ -256,62 +257,6 @@ static int replay_outcome(struct pg_conn *c, const struct pg_act_row *r, int64_t
                        &p, NULL, "record replay outcome", err, errlen);
 }
 
-/* dlq_pg_act_event_details builds the details of the action's history event (malloc'd,
- * or NULL for none); *oom on failure. */
-char *dlq_pg_act_event_details(const struct pg_act_row *r, const struct dlq_act *a, int *oom)
-{
-    struct dlq_buf b = {0};
-    switch (a->action) {
-    case DLQ_ACTION_RETRY:
-    case DLQ_ACTION_FORCE_RETRY:
-        dlq_buf_puts(&b, "{\"retry_task_id\":");
-        json_str(&b, r->e.retry_task_id);
-        dlq_buf_puts(&b, ",\"reason\":");
-        json_str(&b, a->reason);
-        dlq_buf_puts(&b, ",\"ticket_url\":");
-        json_str(&b, a->ticket_url);
-        dlq_buf_puts(&b, ",\"max_retries\":");
-        if (a->edit && a->edit->max_retries >= 0)
-            dlq_buf_printf(&b, "%d", a->edit->max_retries);
-        else
-            dlq_buf_puts(&b, "null");
-        if (a->op_id) {
-            dlq_buf_puts(&b, ",\"operation_id\":");
-            json_str(&b, a->op_id);
-        }
-        dlq_buf_putc(&b, '}');
-        break;
-    case DLQ_ACTION_REPLAY_FAILED:
-        dlq_buf_puts(&b, a->error_json ? a->error_json : "{}");
-        break;
-    case DLQ_ACTION_REPLAY_SUCCEEDED:
-        dlq_buf_puts(&b, "{\"retry_task_id\":");
-        json_str(&b, r->e.retry_task_id);
-        dlq_buf_putc(&b, '}');
-        break;
-    case DLQ_ACTION_RESOLVE:
-        dlq_buf_puts(&b, "{\"resolution_type\":");
-        json_str(&b, r->e.resolution_type);
-        dlq_buf_puts(&b, ",\"resolution_notes\":");
-        json_str(&b, r->e.resolution_notes);
-        dlq_buf_putc(&b, '}');
-        break;
-    default:
-        if (!a->reason)
-            return NULL;
-        dlq_buf_puts(&b, "{\"reason\":");
-        json_str(&b, a->reason);
-        dlq_buf_putc(&b, '}');
-        break;
-    }
-    if (b.oom) {
-        dlq_buf_free(&b);
-        *oom = 1;
-        return NULL;
-    }
-    return dlq_buf_steal(&b);
-}
-
 const char *dlq_pg_act_event_name(enum dlq_action a)
 {
     switch (a) {
@@ -412,7 +357,7 @@ int dlq_pg_act_apply(struct pg_conn *c, struct pg_act_row *r, const struct dlq_a
     if ((code = update_row(c, r, a, err, errlen)) != DLQ_OK)
         return code;
     int oom = 0;
-    char *details = dlq_pg_act_event_details(r, a, &oom);
+    char *details = dlq_store_event_details(&r->e, a, &oom);
     if (oom)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     code = add_event(c, r->id, a->now, dlq_pg_act_event_name(a->action), a->actor, details, err,

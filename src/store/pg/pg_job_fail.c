@@ -20,6 +20,7 @@
 #include "dlq/core.h"
 #include "dlq/error.h"
 #include "dlq/util.h"
+#include "../store_json.h"
 #include "pg_job_int.h"
 
 /* json_text returns what SQLite's json_extract gives for v, as text:
@@ -220,7 +221,7 @@ int dlq_pg_job_failed(struct pg_conn *c, const struct dlq_job *j, int64_t id, in
         run_at = now + dlq_backoff_ms(j->backoff_base_ms, j->backoff_factor, j->backoff_max_ms,
                                       j->attempt, rnd);
     }
-    char *attempt = dlq_pg_job_attempt(j, now, timeout ? "timeout" : "failed", error_json);
+    char *attempt = dlq_store_job_attempt(j, now, timeout ? "timeout" : "failed", error_json);
     if (attempt == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     struct pg_params p;

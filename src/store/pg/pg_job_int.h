@@ -75,11 +75,6 @@ int dlq_pg_job_lease(struct pg_conn *c, const char *job_id, const char *lease_to
                      const char *tenant, struct dlq_job *j, int64_t *id, struct dlq_job_result *res,
                      char *err, size_t errlen);
 
-/* dlq_pg_job_attempt returns the JSON object of j's attempt ending at now
- * (malloc'd; NULL when out of memory); error_json is raw JSON or NULL. */
-char *dlq_pg_job_attempt(const struct dlq_job *j, int64_t now, const char *outcome,
-                         const char *error_json);
-
 /* Queues a transaction made jobs ready in: each is notified once. */
 struct pg_qnotify {
     char queue[8][129];

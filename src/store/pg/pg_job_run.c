@@ -15,6 +15,7 @@
 #include "dlq/core.h"
 #include "dlq/error.h"
 #include "dlq/util.h"
+#include "../store_json.h"
 #include "pg_job_int.h"
 
 #define RESERVE_MAX 100
@@ -199,7 +200,7 @@ static int finish(struct pg_conn *c, const struct dlq_job *j, int64_t id, int st
                   const char *outcome, const char *result, int64_t now, char *err, size_t errlen)
 {
     struct pg_params p;
-    char *attempt = dlq_pg_job_attempt(j, now, outcome, NULL);
+    char *attempt = dlq_store_job_attempt(j, now, outcome, NULL);
     if (attempt == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     dlq_pg_p_init(&p);

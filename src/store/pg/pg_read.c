@@ -11,6 +11,7 @@
 #include "dlq/core.h"
 #include "dlq/error.h"
 #include "dlq/util.h"
+#include "../store_json.h"
 #include "pg_where.h"
 
 struct get_req {
@@ -52,28 +53,6 @@ static int find_row(struct pg_conn *c, const char *sql, const struct get_req *g,
     return 1;
 }
 
-/* captured_details returns the JSON details of e's "captured" event,
- * {"reason": ..., "queue": ...} (malloc'd), or NULL when it has neither;
- * *oom is set when out of memory. */
-static char *captured_details(const struct dlq_entry *e, int *oom)
-{
-    const char *reason = dlq_reason_name(e->reason);
-    struct dlq_buf b = {0};
-    if (reason == NULL && e->queue == NULL)
-        return NULL;
-    dlq_buf_puts(&b, "{\"reason\":");
-    dlq_buf_json_string(&b, reason, reason ? strlen(reason) : 0);
-    dlq_buf_puts(&b, ",\"queue\":");
-    dlq_buf_json_string(&b, e->queue, e->queue ? strlen(e->queue) : 0);
-    dlq_buf_putc(&b, '}');
-    if (b.oom) {
-        dlq_buf_free(&b);
-        *oom = 1;
-        return NULL;
-    }
-    return dlq_buf_steal(&b);
-}
-
 /* read_history collects the history of entry e (row id), oldest first, into
  * a malloc'd array (*hist, *n): the "captured" event, then the rows of
  * entry_events (after the attempts that led to the capture, when a job was
@@ -92,7 +71,7 @@ static int read_history(struct pg_conn *c, const struct dlq_entry *e, int64_t id
     ev[0].at = e->processed_at ? e->processed_at : e->failed_at;
     ev[0].event = strdup("captured");
     ev[0].actor = captured_by;
-    ev[0].details = captured_details(e, &oom);
+    ev[0].details = dlq_store_captured_details(e, &oom);
     if (ev[0].event == NULL || oom) {
         dlq_events_free(ev, 1);
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");

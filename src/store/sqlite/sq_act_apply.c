@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dlq/core.h"
+#include "../store_json.h"
 #include "sq_int.h"
 
 /* dlq_sq_act_row_clear frees what r holds and zeroes it. */
@@ -301,62 +302,6 @@ static int is_pending(enum dlq_status s)
     return s == DLQ_STATUS_PENDING_REVIEW || s == DLQ_STATUS_REQUIRES_REVIEW;
 }
 
-/* event_details builds the details of the action's history event (malloc'd,
- * or NULL for none); *oom on failure. */
-static char *event_details(const struct sq_act_row *r, const struct dlq_act *a, int *oom)
-{
-    struct dlq_buf b = {0};
-    switch (a->action) {
-    case DLQ_ACTION_RETRY:
-    case DLQ_ACTION_FORCE_RETRY:
-        dlq_buf_puts(&b, "{\"retry_task_id\":");
-        json_str(&b, r->e.retry_task_id);
-        dlq_buf_puts(&b, ",\"reason\":");
-        json_str(&b, a->reason);
-        dlq_buf_puts(&b, ",\"ticket_url\":");
-        json_str(&b, a->ticket_url);
-        dlq_buf_puts(&b, ",\"max_retries\":");
-        if (a->edit && a->edit->max_retries >= 0)
-            dlq_buf_printf(&b, "%d", a->edit->max_retries);
-        else
-            dlq_buf_puts(&b, "null");
-        if (a->op_id) {
-            dlq_buf_puts(&b, ",\"operation_id\":");
-            json_str(&b, a->op_id);
-        }
-        dlq_buf_putc(&b, '}');
-        break;
-    case DLQ_ACTION_REPLAY_FAILED:
-        dlq_buf_puts(&b, a->error_json ? a->error_json : "{}");
-        break;
-    case DLQ_ACTION_REPLAY_SUCCEEDED:
-        dlq_buf_puts(&b, "{\"retry_task_id\":");
-        json_str(&b, r->e.retry_task_id);
-        dlq_buf_putc(&b, '}');
-        break;
-    case DLQ_ACTION_RESOLVE:
-        dlq_buf_puts(&b, "{\"resolution_type\":");
-        json_str(&b, r->e.resolution_type);
-        dlq_buf_puts(&b, ",\"resolution_notes\":");
-        json_str(&b, r->e.resolution_notes);
-        dlq_buf_putc(&b, '}');
-        break;
-    default:
-        if (!a->reason)
-            return NULL;
-        dlq_buf_puts(&b, "{\"reason\":");
-        json_str(&b, a->reason);
-        dlq_buf_putc(&b, '}');
-        break;
-    }
-    if (b.oom) {
-        dlq_buf_free(&b);
-        *oom = 1;
-        return NULL;
-    }
-    return dlq_buf_steal(&b);
-}
-
 static const char *event_name(enum dlq_action a)
 {
     switch (a) {
@@ -454,7 +399,7 @@ int dlq_sq_act_apply(struct sq_conn *w, struct sq_act_row *r, const struct dlq_a
         e->updated_at = a->now;
         if ((code = update_row(w, r, a, err, errlen)) != DLQ_OK)
             goto done;
-        char *details = event_details(r, a, &oom);
+        char *details = dlq_store_event_details(&r->e, a, &oom);
         if (oom) {
             code = dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
             goto done;

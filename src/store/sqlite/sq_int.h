@@ -490,10 +490,6 @@ void dlq_sq_jdelta_free(struct sq_jdelta *d);
 int dlq_sq_job_lease(struct sq_conn *w, const char *job_id, const char *lease_token,
                      const char *tenant, struct dlq_job *j, sqlite3_int64 *rowid,
                      struct dlq_job_result *res, char *err, size_t errlen);
-/* dlq_sq_job_attempt returns the JSON object of j's attempt ending at now
- * (malloc'd; NULL when out of memory); error_json is raw JSON or NULL. */
-char *dlq_sq_job_attempt(const struct dlq_job *j, int64_t now, const char *outcome,
-                         const char *error_json);
 /* The SET clause that appends attempt ?N (text of one JSON object) to attempts. */
 #define SQ_JOB_APPEND(n)                                                                           \
     "attempts = CASE WHEN attempts IS NULL OR attempts = '[]' THEN '[' || ?" n " || ']'"           \

@@ -234,31 +234,6 @@ int dlq_sq_job_lease(struct sq_conn *w, const char *job_id, const char *lease_to
     return DLQ_OK;
 }
 
-char *dlq_sq_job_attempt(const struct dlq_job *j, int64_t now, const char *outcome,
-                         const char *error_json)
-{
-    char started[DLQ_TIME_MAX], finished[DLQ_TIME_MAX];
-    struct dlq_buf b = {0};
-    dlq_time_format(j->started_at ? j->started_at : now, started);
-    dlq_time_format(now, finished);
-    dlq_buf_printf(&b, "{\"attempt\":%d,\"worker_id\":", j->attempt);
-    if (j->worker_id)
-        dlq_buf_json_string(&b, j->worker_id, strlen(j->worker_id));
-    else
-        dlq_buf_puts(&b, "null");
-    dlq_buf_printf(&b,
-                   ",\"started_at\":\"%s\",\"finished_at\":\"%s\",\"duration_ms\":%lld,"
-                   "\"outcome\":\"%s\",\"error\":%s}",
-                   started, finished,
-                   (long long)(j->started_at && now > j->started_at ? now - j->started_at : 0),
-                   outcome, error_json ? error_json : "null");
-    if (b.oom) {
-        dlq_buf_free(&b);
-        return NULL;
-    }
-    return dlq_buf_steal(&b);
-}
-
 /* ---- enqueue ---- */
 
 struct enqueue_req {

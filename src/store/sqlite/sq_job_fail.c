@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dlq/core.h"
+#include "../store_json.h"
 #include "sq_int.h"
 
 /* error_fields reads {"type","message","traceback"} of error_json into e
@@ -144,7 +145,7 @@ int dlq_sq_job_failed(struct sq_conn *w, const struct dlq_job *j, sqlite3_int64 
     sqlite3_stmt *st;
     int retry = retryable && j->attempt <= j->max_retries;
     int64_t run_at = 0;
-    char *attempt = dlq_sq_job_attempt(j, now, timeout ? "timeout" : "failed", error_json);
+    char *attempt = dlq_store_job_attempt(j, now, timeout ? "timeout" : "failed", error_json);
     if (attempt == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     char dlq_id[40] = "";

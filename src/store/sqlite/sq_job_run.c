@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dlq/core.h"
+#include "../store_json.h"
 #include "sq_int.h"
 
 #define RESERVE_MAX 100
@@ -194,7 +195,7 @@ static int finish(struct sq_conn *w, const struct dlq_job *j, sqlite3_int64 rowi
                   char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    char *attempt = dlq_sq_job_attempt(j, now, outcome, NULL);
+    char *attempt = dlq_store_job_attempt(j, now, outcome, NULL);
     if (attempt == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     int code = dlq_sq_stmt_dyn(

@@ -1,0 +1,28 @@
+/*
+ * store_json.h: the JSON texts both backends store alike: the details of a
+ * history event, of the derived "captured" event, and one job attempt. The
+ * backends differ in how they store them, never in what they say, so
+ * these are written once (store_json.c).
+ */
+#ifndef DLQ_STORE_JSON_H
+#define DLQ_STORE_JSON_H
+
+#include <stdint.h>
+
+#include "dlq/store.h"
+
+/* dlq_store_event_details returns the details of the history event of
+ * action a on the entry as it now is (after), malloc'd, or NULL for none
+ * (*oom set when out of memory). */
+char *dlq_store_event_details(const struct dlq_entry *after, const struct dlq_act *a, int *oom);
+/* dlq_store_captured_details returns {"reason": ..., "queue": ...} for e's
+ * "captured" event (malloc'd), or NULL when it has neither (*oom on
+ * failure). */
+char *dlq_store_captured_details(const struct dlq_entry *e, int *oom);
+/* dlq_store_job_attempt returns the JSON object of j's attempt ending at now
+ * with outcome (malloc'd; NULL when out of memory); error_json is raw JSON
+ * or NULL. */
+char *dlq_store_job_attempt(const struct dlq_job *j, int64_t now, const char *outcome,
+                            const char *error_json);
+
+#endif
