@@ -197,3 +197,25 @@ def test_two_servers_one_killed_every_job_and_entry_ends_once(two_nodes):
     assert len(got) == N_ENTRIES
     assert all(e["retry_count"] == 1 for e in got), "an entry was replayed twice"
     assert all(e["status"] == "resolved" for e in got), {e["status"] for e in got}
+
+
+def test_long_poll_on_one_server_is_woken_by_a_job_enqueued_on_the_other(two_nodes):
+    """Only the NOTIFY from B's commit can wake A's waiting reserve: the timer
+    beat runs timers, it does not wake long polls for a job that was ready at
+    once. Without it the reserve would answer 204 when its 20 s wait ends."""
+    a, b = two_nodes
+    q = uid("q.wake.")
+    got = {}
+
+    def reserve():
+        got["r"] = a.admin.post(f"/api/v1/queues/{q}/reserve", {"count": 1, "wait_ms": 20000})
+
+    t = threading.Thread(target=reserve)
+    t.start()
+    time.sleep(0.5)  # A's reserve is waiting (suspended) by now
+    r = b.admin.post(f"/api/v1/queues/{q}/jobs", {"task_name": "app.multi.wake", "args": [1]})
+    assert r.status_code == 201, r.text
+    t.join(30)
+    assert not t.is_alive()
+    assert got["r"].status_code == 200, got["r"].status_code
+    assert [j["job_id"] for j in got["r"].json()["jobs"]] == [r.json()["job_id"]]
