@@ -3,6 +3,7 @@
  * what a history event says, what the derived "captured" event says, and
  * one job attempt. Written once, so the backends cannot drift apart.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "dlq/core.h"
@@ -108,6 +109,85 @@ char *dlq_store_job_attempt(const struct dlq_job *j, int64_t now, const char *ou
                    started, finished,
                    (long long)(j->started_at && now > j->started_at ? now - j->started_at : 0),
                    outcome, error_json ? error_json : "null");
+    if (b.oom) {
+        dlq_buf_free(&b);
+        return NULL;
+    }
+    return dlq_buf_steal(&b);
+}
+
+/* replace sets *field to a copy of v (NULL clears it); DLQ_E_NOMEM on failure. */
+static int replace(char **field, const char *v)
+{
+    char *p = NULL;
+    if (v && (p = strdup(v)) == NULL)
+        return DLQ_E_NOMEM;
+    free(*field);
+    *field = p;
+    return DLQ_OK;
+}
+
+static int same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* add_change appends "field":{"before":..,"after":..} to b; raw says the
+ * values are JSON text already (task_args, task_kwargs). */
+static void add_change(struct dlq_buf *b, int *n, const char *field, const char *before,
+                       const char *after, int raw)
+{
+    dlq_buf_printf(b, "%s\"%s\":{\"before\":", (*n)++ ? "," : "", field);
+    if (raw)
+        dlq_buf_puts(b, before ? before : "null");
+    else
+        json_str(b, before);
+    dlq_buf_puts(b, ",\"after\":");
+    if (raw)
+        dlq_buf_puts(b, after ? after : "null");
+    else
+        json_str(b, after);
+    dlq_buf_putc(b, '}');
+}
+
+int dlq_store_edit_apply(struct dlq_entry *e, const struct dlq_edit *ed, char **details)
+{
+    struct dlq_buf b = {0};
+    int n = 0, code = DLQ_OK;
+    *details = NULL;
+    dlq_buf_puts(&b, "{\"changes\":{");
+    if (ed->task_args && !same(ed->task_args, e->task_args)) {
+        add_change(&b, &n, "task_args", e->task_args, ed->task_args, 1);
+        code = replace(&e->task_args, ed->task_args);
+    }
+    if (code == DLQ_OK && ed->task_kwargs && !same(ed->task_kwargs, e->task_kwargs)) {
+        add_change(&b, &n, "task_kwargs", e->task_kwargs, ed->task_kwargs, 1);
+        code = replace(&e->task_kwargs, ed->task_kwargs);
+    }
+    if (code == DLQ_OK && ed->queue && !same(ed->queue, e->queue)) {
+        add_change(&b, &n, "queue", e->queue, ed->queue, 0);
+        code = replace(&e->queue, ed->queue);
+    }
+    dlq_buf_puts(&b, "}}");
+    if (code == DLQ_OK && b.oom)
+        code = DLQ_E_NOMEM;
+    if (code == DLQ_OK && n > 0)
+        *details = dlq_buf_steal(&b);
+    else
+        dlq_buf_free(&b);
+    return code;
+}
+
+char *dlq_store_error_json(const struct dlq_entry *e)
+{
+    struct dlq_buf b = {0};
+    dlq_buf_puts(&b, "{\"type\":");
+    json_str(&b, e->exc_type);
+    dlq_buf_puts(&b, ",\"message\":");
+    json_str(&b, e->exc_message);
+    dlq_buf_puts(&b, ",\"traceback\":");
+    json_str(&b, e->exc_traceback);
+    dlq_buf_putc(&b, '}');
     if (b.oom) {
         dlq_buf_free(&b);
         return NULL;

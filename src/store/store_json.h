@@ -25,4 +25,14 @@ char *dlq_store_captured_details(const struct dlq_entry *e, int *oom);
 char *dlq_store_job_attempt(const struct dlq_job *j, int64_t now, const char *outcome,
                             const char *error_json);
 
+/* dlq_store_edit_apply applies an edit-and-replay ed to e (the fields
+ * given and different change) and sets *details to the "edited" event's
+ * JSON, {"changes":{field:{"before","after"}}} (malloc'd), or NULL when
+ * nothing changed. DLQ_OK or DLQ_E_NOMEM (e may be partly changed then:
+ * the caller's transaction rolls back). */
+int dlq_store_edit_apply(struct dlq_entry *e, const struct dlq_edit *ed, char **details);
+/* dlq_store_error_json returns e's exception as {"type","message",
+ * "traceback"} (malloc'd; NULL when out of memory). */
+char *dlq_store_error_json(const struct dlq_entry *e);
+
 #endif

@@ -41,37 +41,6 @@ static int replace(char **field, const char *v)
     return DLQ_OK;
 }
 
-static int same(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
-static void json_str(struct dlq_buf *b, const char *s)
-{
-    if (s)
-        dlq_buf_json_string(b, s, strlen(s));
-    else
-        dlq_buf_puts(b, "null");
-}
-
-/* add_change appends "field":{"before":..,"after":..} to b; raw says the
- * values are JSON text already (task_args, task_kwargs). */
-static void add_change(struct dlq_buf *b, int *n, const char *field, const char *before,
-                       const char *after, int raw)
-{
-    dlq_buf_printf(b, "%s\"%s\":{\"before\":", (*n)++ ? "," : "", field);
-    if (raw)
-        dlq_buf_puts(b, before ? before : "null");
-    else
-        json_str(b, before);
-    dlq_buf_puts(b, ",\"after\":");
-    if (raw)
-        dlq_buf_puts(b, after ? after : "null");
-    else
-        json_str(b, after);
-    dlq_buf_putc(b, '}');
-}
-
 static int add_event(struct pg_conn *c, int64_t id, int64_t at, const char *event,
                      const char *actor, const char *details, char *err, size_t errlen)
 {
@@ -92,32 +61,13 @@ static int add_event(struct pg_conn *c, int64_t id, int64_t at, const char *even
 static int apply_edit(struct pg_conn *c, struct pg_act_row *r, const struct dlq_act *a, char *err,
                       size_t errlen)
 {
-    const struct dlq_edit *ed = a->edit;
-    struct dlq_buf b = {0};
-    int n = 0, code = DLQ_OK;
-    dlq_buf_puts(&b, "{\"changes\":{");
-    if (ed->task_args && !same(ed->task_args, r->e.task_args)) {
-        add_change(&b, &n, "task_args", r->e.task_args, ed->task_args, 1);
-        code = replace(&r->e.task_args, ed->task_args);
-    }
-    if (code == DLQ_OK && ed->task_kwargs && !same(ed->task_kwargs, r->e.task_kwargs)) {
-        add_change(&b, &n, "task_kwargs", r->e.task_kwargs, ed->task_kwargs, 1);
-        code = replace(&r->e.task_kwargs, ed->task_kwargs);
-    }
-    if (code == DLQ_OK && ed->queue && !same(ed->queue, r->e.queue)) {
-        add_change(&b, &n, "queue", r->e.queue, ed->queue, 0);
-        code = replace(&r->e.queue, ed->queue);
-    }
-    dlq_buf_puts(&b, "}}");
-    if (code == DLQ_OK && b.oom)
-        code = DLQ_E_NOMEM;
-    if (code != DLQ_OK) {
-        dlq_buf_free(&b);
-        return dlq_errf(err, errlen, code, "out of memory");
-    }
-    if (n > 0)
-        code = add_event(c, r->id, a->now, "edited", a->actor, b.data, err, errlen);
-    dlq_buf_free(&b);
+    char *details = NULL;
+    if (dlq_store_edit_apply(&r->e, a->edit, &details) != DLQ_OK)
+        return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+    int code = DLQ_OK;
+    if (details)
+        code = add_event(c, r->id, a->now, "edited", a->actor, details, err, errlen);
+    free(details);
     return code;
 }
 
@@ -398,24 +348,6 @@ int dlq_pg_act_replay_outcome(struct pg_conn *c, const char *dlq_id, const char 
 
 /* ---- capture: a failure that is a failed replay ---- */
 
-/* replay_error builds {"type","message","traceback"} of e (malloc'd). */
-static char *replay_error(const struct dlq_entry *e)
-{
-    struct dlq_buf b = {0};
-    dlq_buf_puts(&b, "{\"type\":");
-    json_str(&b, e->exc_type);
-    dlq_buf_puts(&b, ",\"message\":");
-    json_str(&b, e->exc_message);
-    dlq_buf_puts(&b, ",\"traceback\":");
-    json_str(&b, e->exc_traceback);
-    dlq_buf_putc(&b, '}');
-    if (b.oom) {
-        dlq_buf_free(&b);
-        return NULL;
-    }
-    return dlq_buf_steal(&b);
-}
-
 /* dlq_pg_capture_replay is called by capture before inserting e: when e
  * names replay_of, or its original_task_id is the retry_task_id of an entry
  * of the same tenant, and that entry is retried, the entry is updated as a
@@ -441,7 +373,7 @@ int dlq_pg_capture_replay(struct pg_conn *c, const struct dlq_entry *e, const ch
         dlq_pg_act_row_clear(&row);
         return 0;
     }
-    char *ejson = replay_error(e);
+    char *ejson = dlq_store_error_json(e);
     if (ejson == NULL) {
         dlq_pg_act_row_clear(&row);
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dlq/core.h"
+#include "../store_json.h"
 #include "sq_int.h"
 
 #define SEL_COLS "SELECT " SQ_ENTRY_COLS ", e.id, e.op_id FROM entries e "
@@ -70,14 +71,6 @@ static int find_row(struct sq_conn *w, const char *sql, const char *key, const c
     if (rc != SQLITE_DONE)
         return dlq_sq_err(w->db, rc, err, errlen, "find entry");
     return 0;
-}
-
-static void json_str(struct dlq_buf *b, const char *s)
-{
-    if (s)
-        dlq_buf_json_string(b, s, strlen(s));
-    else
-        dlq_buf_puts(b, "null");
 }
 
 /* is_replay: RETRY and FORCE_RETRY create the replay job (issue 4). */
@@ -230,8 +223,8 @@ int dlq_sq_act_replay_outcome(struct sq_conn *w, const char *dlq_id, const char 
                               size_t errlen)
 {
     struct sq_act_row row = {0};
-    int code = find_row(w, ok ? sql_light_by_dlq_id : sql_by_dlq_id, dlq_id, NULL, &row, err,
-                        errlen);
+    int code =
+        find_row(w, ok ? sql_light_by_dlq_id : sql_by_dlq_id, dlq_id, NULL, &row, err, errlen);
     if (code <= 0)
         return code;
     code = DLQ_OK;
@@ -250,24 +243,6 @@ int dlq_sq_act_replay_outcome(struct sq_conn *w, const char *dlq_id, const char 
 }
 
 /* ---- capture: a failure that is a failed replay ---- */
-
-/* replay_error builds {"type","message","traceback"} of e (malloc'd). */
-static char *replay_error(const struct dlq_entry *e)
-{
-    struct dlq_buf b = {0};
-    dlq_buf_puts(&b, "{\"type\":");
-    json_str(&b, e->exc_type);
-    dlq_buf_puts(&b, ",\"message\":");
-    json_str(&b, e->exc_message);
-    dlq_buf_puts(&b, ",\"traceback\":");
-    json_str(&b, e->exc_traceback);
-    dlq_buf_putc(&b, '}');
-    if (b.oom) {
-        dlq_buf_free(&b);
-        return NULL;
-    }
-    return dlq_buf_steal(&b);
-}
 
 /* dlq_sq_capture_replay is called by capture before inserting e: when e
  * names replay_of, or its original_task_id is the retry_task_id of an entry
@@ -292,7 +267,7 @@ int dlq_sq_capture_replay(struct sq_conn *w, const struct dlq_entry *e, const ch
         dlq_sq_act_row_clear(&row);
         return 0;
     }
-    char *ejson = replay_error(e);
+    char *ejson = dlq_store_error_json(e);
     if (ejson == NULL) {
         dlq_sq_act_row_clear(&row);
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");

@@ -45,37 +45,6 @@ static int replace(char **field, const char *v)
     return DLQ_OK;
 }
 
-static int same(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
-static void json_str(struct dlq_buf *b, const char *s)
-{
-    if (s)
-        dlq_buf_json_string(b, s, strlen(s));
-    else
-        dlq_buf_puts(b, "null");
-}
-
-/* add_change appends "field":{"before":..,"after":..} to b; raw says the
- * values are JSON text already (task_args, task_kwargs). */
-static void add_change(struct dlq_buf *b, int *n, const char *field, const char *before,
-                       const char *after, int raw)
-{
-    dlq_buf_printf(b, "%s\"%s\":{\"before\":", (*n)++ ? "," : "", field);
-    if (raw)
-        dlq_buf_puts(b, before ? before : "null");
-    else
-        json_str(b, before);
-    dlq_buf_puts(b, ",\"after\":");
-    if (raw)
-        dlq_buf_puts(b, after ? after : "null");
-    else
-        json_str(b, after);
-    dlq_buf_putc(b, '}');
-}
-
 static int add_event(struct sq_conn *w, sqlite3_int64 rowid, int64_t at, const char *event,
                      const char *actor, const char *details, char *err, size_t errlen)
 {
@@ -98,32 +67,13 @@ static int add_event(struct sq_conn *w, sqlite3_int64 rowid, int64_t at, const c
 static int apply_edit(struct sq_conn *w, struct sq_act_row *r, const struct dlq_act *a, char *err,
                       size_t errlen)
 {
-    const struct dlq_edit *ed = a->edit;
-    struct dlq_buf b = {0};
-    int n = 0, code = DLQ_OK;
-    dlq_buf_puts(&b, "{\"changes\":{");
-    if (ed->task_args && !same(ed->task_args, r->e.task_args)) {
-        add_change(&b, &n, "task_args", r->e.task_args, ed->task_args, 1);
-        code = replace(&r->e.task_args, ed->task_args);
-    }
-    if (code == DLQ_OK && ed->task_kwargs && !same(ed->task_kwargs, r->e.task_kwargs)) {
-        add_change(&b, &n, "task_kwargs", r->e.task_kwargs, ed->task_kwargs, 1);
-        code = replace(&r->e.task_kwargs, ed->task_kwargs);
-    }
-    if (code == DLQ_OK && ed->queue && !same(ed->queue, r->e.queue)) {
-        add_change(&b, &n, "queue", r->e.queue, ed->queue, 0);
-        code = replace(&r->e.queue, ed->queue);
-    }
-    dlq_buf_puts(&b, "}}");
-    if (code == DLQ_OK && b.oom)
-        code = DLQ_E_NOMEM;
-    if (code != DLQ_OK) {
-        dlq_buf_free(&b);
-        return dlq_errf(err, errlen, code, "out of memory");
-    }
-    if (n > 0)
-        code = add_event(w, r->rowid, a->now, "edited", a->actor, b.data, err, errlen);
-    dlq_buf_free(&b);
+    char *details = NULL;
+    if (dlq_store_edit_apply(&r->e, a->edit, &details) != DLQ_OK)
+        return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+    int code = DLQ_OK;
+    if (details)
+        code = add_event(w, r->rowid, a->now, "edited", a->actor, details, err, errlen);
+    free(details);
     return code;
 }
 
