@@ -8,7 +8,7 @@
  *   list    seed N entries (default 1,000,000; data skewed like bench/run's),
  *           then first pages of 50 with their exact total for several
  *           filters, and deep keyset pages: p50 / p99 / max
- * Usage: dlq-store-bench [--dir DIR] [--entries N] [--reuse] [batch|single|list]...
+ * Usage: dlq-store-bench [--dir DIR] [--entries N] [--reuse] [batch|single|list|profile]...
  * --reuse: list keeps the database an earlier list run seeded.
  * DIR (default bench/out/store) must be on the disk being measured; each
  * case uses a fresh database there.
@@ -363,7 +363,7 @@ int main(int argc, char **argv)
             seed_entries = atol(argv[++i]) / 1000 * 1000;
         else {
             fprintf(stderr, "usage: dlq-store-bench [--dir DIR] [--entries N] [--reuse] "
-                            "[batch|single|list]...\n");
+                            "[batch|single|list|profile]...\n");
             return 2;
         }
     }
@@ -374,6 +374,9 @@ int main(int argc, char **argv)
         int want_batch = all || strcmp(argv[k], "batch") == 0;
         int want_single = all || strcmp(argv[k], "single") == 0;
         int want_list = all || strcmp(argv[k], "list") == 0;
+        /* "profile": a short batch case sized for callgrind. */
+        if (strcmp(argv[k], "profile") == 0)
+            run_capture("batch100 x4 threads, same task (profile)", 4, 100, 20000, 0);
         if (want_batch) {
             run_capture("batch100 x1 thread, same task", 1, 100, 200000, 0);
             run_capture("batch100 x16 threads, same task", 16, 100, 320000, 0);

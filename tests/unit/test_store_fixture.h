@@ -3,7 +3,8 @@
  * through the interface (dlq_store_open) on a fresh location, removed again
  * afterwards (fx_setup / fx_teardown for cmocka), helpers that build
  * complete entries the way the service layer hands them to capture, and
- * one-value queries on a connection of the test's own (fx_int, fx_exec).
+ * one-value queries on a connection of the test's own (fx_int, fx_exec;
+ * on SQLite with the search index file attached as "fts").
  *
  * The backend is a parameter: with DLQ_TEST_STORE set to a postgres:// URL
  * every location is a fresh schema of that database (?schema=ut_<random>,
@@ -97,6 +98,19 @@ static inline PGconn *fx_pg_conn(const struct fx *x)
     return c;
 }
 
+/* fx_attach_index attaches SQLite's search index file (<db>.fts, see
+ * src/store/sqlite/sq_fts.c) as "fts" when it exists. */
+static inline void fx_attach_index(const struct fx *x, sqlite3 *db)
+{
+    char sql[700];
+    snprintf(sql, sizeof sql, "%s.fts", x->path);
+    if (access(sql, F_OK) != 0)
+        return;
+    snprintf(sql, sizeof sql, "ATTACH '%s.fts' AS fts", x->path);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+}
+
 /* fx_exec runs sql (statements, no result) on a connection of its own:
  * sqlite_sql on SQLite, pg_sql on PostgreSQL (NULL: the same text).
  * Returns 0, or -1 when the statements failed. */
@@ -116,6 +130,7 @@ static inline int fx_exec(const struct fx *x, const char *sqlite_sql, const char
     if (sqlite3_open(x->path, &db) != SQLITE_OK)
         fail_msg("open %s", x->path);
     sqlite3_busy_timeout(db, 5000);
+    fx_attach_index(x, db);
     int rc = sqlite3_exec(db, sqlite_sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         fprintf(stderr, "fx_exec: %s\n", sqlite3_errmsg(db));
@@ -147,6 +162,7 @@ static inline int64_t fx_int(const struct fx *x, const char *sqlite_sql, const c
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open_v2(x->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
+    fx_attach_index(x, db);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         fail_msg("%s: %s", sql, sqlite3_errmsg(db));
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);

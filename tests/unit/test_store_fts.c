@@ -1,10 +1,12 @@
 /*
- * test_store_fts.c: the full-text index kept off the ingest path
- * (src/store/sqlite/sq_fts.c). Captures do not index their text; the writer
- * catches up in bulk, and a search first makes it catch up, so a search
- * must still find every entry committed before it, the index must follow
- * text that changes before it is indexed, and rows deleted before they were
- * indexed must leave it intact (FTS5's integrity-check says so).
+ * test_store_fts.c: the full-text index. On SQLite it lives in a file of its
+ * own (<db>.fts) kept by the indexer thread (src/store/sqlite/sq_fts.c):
+ * captures do not index their text, and a search first waits for the
+ * indexer, so a search must still find every entry committed before it; the
+ * index must follow text that changes and entries that are deleted, before
+ * or after they were indexed; a deleted entry's id is never given again
+ * (the index could not tell the new entry from the old); and an index file
+ * that is missing or belongs to another state of the database is rebuilt.
  * On PostgreSQL (DLQ_TEST_STORE) the text is a stored tsvector kept in the
  * commit: the same tests assert that the index is current at once and that
  * every entry's vector is the one of its text as it is now.
@@ -48,22 +50,66 @@ static void capture_msg(struct fx *x, const char *id, const char *msg, int64_t a
     " coalesce(exc_traceback, ''), '[^[:alnum:]]+', ' ', 'g'), 200000))"
 
 /* integrity is 0 when the index agrees with the entries it covers:
- * FTS5's integrity-check on SQLite; on PostgreSQL, no entry's vector
- * differs from the one of its current text. */
+ * FTS5's integrity-check of the index file on SQLite; on PostgreSQL, no
+ * entry's vector differs from the one of its current text. */
 static int integrity(struct fx *x)
 {
     if (fx_on_pg())
         return (int)fx_int(
             x, NULL, "SELECT count(*) FROM entries WHERE fts IS DISTINCT FROM " PG_FTS_OF_TEXT);
-    return fx_exec(x, "INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')", NULL);
+    return fx_exec(x, "INSERT INTO fts.entries_fts(entries_fts) VALUES('integrity-check')", NULL);
 }
 
-/* indexed_upto is how far the index reaches: SQLite's catch-up mark; on
- * PostgreSQL every committed entry is indexed (the newest id). */
+/* assert_agrees checks that a search for word finds exactly the entries
+ * whose text holds it (word: lowercase letters, so LIKE is exact). */
+static void assert_agrees(struct fx *x, const char *word)
+{
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM entries WHERE coalesce(task_name, '') || ' ' ||"
+             " coalesce(exc_type, '') || ' ' || coalesce(exc_message, '') || ' ' ||"
+             " coalesce(exc_traceback, '') LIKE '%%%s%%'",
+             word);
+    assert_int_equal(search(x, word), fx_int(x, sql, NULL));
+}
+
+/* indexed_upto is how far the index reaches: the indexer's mark on SQLite;
+ * on PostgreSQL every committed entry is indexed (the newest id). */
 static int64_t indexed_upto(struct fx *x)
 {
-    return fx_int(x, "SELECT upto FROM fts_state",
+    return fx_int(x, "SELECT upto FROM fts.fts_state",
                   "SELECT max(id) FROM entries WHERE fts IS NOT NULL");
+}
+
+/* reopen closes the store and opens it again on the same location. */
+static void reopen(struct fx *x)
+{
+    dlq_store_close(x->s);
+    x->s = NULL;
+    assert_int_equal(fx_open(x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
+}
+
+/* cleanup_before deletes the pending entries that failed before `before`. */
+static int64_t cleanup_before(struct fx *x, int64_t before)
+{
+    int64_t by[DLQ_STATUS_COUNT] = {0}, n = 0;
+    assert_int_equal(dlq_store_cleanup(x->s, 1u << DLQ_STATUS_PENDING_REVIEW, before, NULL, 0, 100,
+                                       by, &n, x->err, sizeof x->err),
+                     DLQ_OK);
+    return n;
+}
+
+/* replay_fails retries entry id and reports the replay failed with a new
+ * exception whose message is msg (the entry's text changes). */
+static void replay_fails(struct fx *x, const char *id, const char *rtid, const char *error_json)
+{
+    struct dlq_act a = {.action = DLQ_ACTION_RETRY, .now = 2000, .actor = "op"};
+    assert_int_equal(dlq_store_act(x->s, id, &a, rtid, NULL, NULL, x->err, sizeof x->err), DLQ_OK);
+    struct dlq_act f = {.action = DLQ_ACTION_REPLAY_FAILED,
+                        .now = 3000,
+                        .actor = "system",
+                        .error_json = error_json};
+    assert_int_equal(dlq_store_act(x->s, id, &f, NULL, NULL, NULL, x->err, sizeof x->err), DLQ_OK);
 }
 
 static void test_search_sees_fresh_entries(void **state)
@@ -80,12 +126,12 @@ static void test_search_sees_fresh_entries(void **state)
     assert_int_equal(integrity(x), 0);
 }
 
-static void test_idle_writer_catches_up(void **state)
+static void test_indexer_catches_up_on_its_own(void **state)
 {
     struct fx *x = *state;
     capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZB1", "ibis", 1000);
     int64_t max = fx_int(x, "SELECT max(id) FROM entries", NULL);
-    /* No search: the writer indexes on its own once it is idle. */
+    /* No search: the indexer indexes on its own. */
     int caught = 0;
     for (int i = 0; i < 200 && !caught; i++) {
         caught = indexed_upto(x) >= max;
@@ -93,7 +139,8 @@ static void test_idle_writer_catches_up(void **state)
             nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000}, NULL);
     }
     assert_true(caught);
-    assert_int_equal(fx_int(x, "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'ibis'",
+    assert_int_equal(fx_int(x,
+                            "SELECT count(*) FROM fts.entries_fts WHERE entries_fts MATCH 'ibis'",
                             "SELECT count(*) FROM entries WHERE fts @@ 'ibis'::tsquery"),
                      1);
 }
@@ -103,34 +150,114 @@ static void test_text_changed_before_indexing(void **state)
     struct fx *x = *state;
     const char *id = "dlq_01HZZZZZZZZZZZZZZZZZZZZZC1";
     capture_msg(x, id, "alpha broke", 1000);
-    struct dlq_act a = {.action = DLQ_ACTION_RETRY, .now = 2000, .actor = "op"};
-    assert_int_equal(dlq_store_act(x->s, id, &a, "job_01HZZZZZZZZZZZZZZZZZZZZZC2", NULL, NULL,
-                                   x->err, sizeof x->err),
-                     DLQ_OK);
-    struct dlq_act f = {.action = DLQ_ACTION_REPLAY_FAILED,
-                        .now = 3000,
-                        .actor = "system",
-                        .error_json = "{\"type\":\"OmegaError\",\"message\":\"omega broke\"}"};
-    assert_int_equal(dlq_store_act(x->s, id, &f, NULL, NULL, NULL, x->err, sizeof x->err), DLQ_OK);
+    replay_fails(x, id, "job_01HZZZZZZZZZZZZZZZZZZZZZC2",
+                 "{\"type\":\"OmegaError\",\"message\":\"omega broke\"}");
     /* The index holds the text as it is now, whichever path indexed it. */
     assert_int_equal(search(x, "omega"), 1);
     assert_int_equal(search(x, "alpha"), 0);
+    assert_agrees(x, "broke");
+    assert_int_equal(integrity(x), 0);
+}
+
+static void test_text_changed_after_indexing(void **state)
+{
+    struct fx *x = *state;
+    const char *id = "dlq_01HZZZZZZZZZZZZZZZZZZZZZC3";
+    capture_msg(x, id, "sigma broke", 1000);
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZC4", "sigma stays", 1001);
+    assert_int_equal(search(x, "sigma"), 2); /* both indexed now */
+    replay_fails(x, id, "job_01HZZZZZZZZZZZZZZZZZZZZZC5",
+                 "{\"type\":\"TauError\",\"message\":\"tau broke\"}");
+    replay_fails(x, id, "job_01HZZZZZZZZZZZZZZZZZZZZZC6",
+                 "{\"type\":\"UpsilonError\",\"message\":\"upsilon broke\"}");
+    /* Two changes since it was indexed: the old text goes, the newest is in. */
+    assert_int_equal(search(x, "sigma"), 1);
+    assert_int_equal(search(x, "tau"), 0);
+    assert_int_equal(search(x, "upsilon"), 1);
+    assert_agrees(x, "broke");
     assert_int_equal(integrity(x), 0);
 }
 
 static void test_delete_before_indexing(void **state)
 {
     struct fx *x = *state;
-    /* The first write of a store indexes at once; the second waits for
-     * the next catch-up, and is deleted before it comes. */
     capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZD1", "gecko", 5000);
     capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZD2", "gecko too", 1000);
-    int64_t by[DLQ_STATUS_COUNT] = {0}, n = 0;
-    assert_int_equal(dlq_store_cleanup(x->s, 1u << DLQ_STATUS_PENDING_REVIEW, 2000, NULL, 0, 100,
-                                       by, &n, x->err, sizeof x->err),
-                     DLQ_OK);
-    assert_int_equal(n, 1);
+    assert_int_equal(cleanup_before(x, 2000), 1);
     assert_int_equal(search(x, "gecko"), 1);
+    assert_int_equal(integrity(x), 0);
+}
+
+static void test_delete_after_indexing(void **state)
+{
+    struct fx *x = *state;
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZD3", "newt", 5000);
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZD4", "newt too", 1000);
+    assert_int_equal(search(x, "newt"), 2);
+    assert_int_equal(cleanup_before(x, 2000), 1);
+    assert_int_equal(search(x, "newt"), 1);
+    assert_agrees(x, "newt");
+    assert_int_equal(integrity(x), 0);
+}
+
+static void test_deleted_id_never_given_again(void **state)
+{
+    struct fx *x = *state;
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZE1", "heron", 1000);
+    int64_t old = fx_int(x, "SELECT max(id) FROM entries", NULL);
+    assert_int_equal(search(x, "heron"), 1);
+    /* The newest entry goes; across a restart, its id stays used. */
+    assert_int_equal(cleanup_before(x, 2000), 1);
+    reopen(x);
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZE2", "ferret", 3000);
+    assert_true(fx_int(x, "SELECT max(id) FROM entries", NULL) > old);
+    assert_int_equal(search(x, "heron"), 0);
+    assert_int_equal(search(x, "ferret"), 1);
+    assert_int_equal(integrity(x), 0);
+}
+
+/* remove_index deletes SQLite's index file and its WAL and shared memory. */
+static void remove_index(struct fx *x)
+{
+    static const char *const suffix[] = {".fts", ".fts-wal", ".fts-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s%s", x->path, suffix[i]);
+        unlink(p);
+    }
+}
+
+static void test_missing_index_is_rebuilt(void **state)
+{
+    struct fx *x = *state;
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZF1", "lynx one", 1000);
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZF2", "lynx two", 2000);
+    assert_int_equal(search(x, "lynx"), 2);
+    dlq_store_close(x->s);
+    x->s = NULL;
+    remove_index(x);
+    assert_int_equal(fx_open(x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
+    assert_int_equal(search(x, "lynx"), 2);
+    assert_int_equal(integrity(x), 0);
+}
+
+static void test_index_of_another_state_is_rebuilt(void **state)
+{
+    struct fx *x = *state;
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZG1", "otter", 1000);
+    assert_int_equal(search(x, "otter"), 1);
+    dlq_store_close(x->s);
+    x->s = NULL;
+    /* As if dlq.db were replaced by another database (a restored backup)
+     * whose entry says something else: the index file no longer fits. */
+    assert_int_equal(fx_exec(x,
+                             "UPDATE entries SET exc_message = 'badger';"
+                             " UPDATE id_floor SET ident = 'another'",
+                             NULL),
+                     0);
+    assert_int_equal(fx_open(x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
+    assert_int_equal(search(x, "badger"), 1);
+    assert_int_equal(search(x, "otter"), 0);
     assert_int_equal(integrity(x), 0);
 }
 
@@ -159,10 +286,22 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_search_sees_fresh_entries, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_idle_writer_catches_up, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_indexer_catches_up_on_its_own, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_text_changed_before_indexing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_text_changed_after_indexing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_delete_before_indexing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_after_indexing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_id_never_given_again, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_backlog_larger_than_a_step, fx_setup, fx_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* SQLite's index file: PostgreSQL has none to lose or mismatch. */
+    const struct CMUnitTest sqlite_only[] = {
+        cmocka_unit_test_setup_teardown(test_missing_index_is_rebuilt, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_index_of_another_state_is_rebuilt, fx_setup,
+                                        fx_teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (!fx_on_pg())
+        failed += cmocka_run_group_tests(sqlite_only, NULL, NULL);
+    return failed;
 }

@@ -3,7 +3,7 @@
  * connection inside the caller's write request: the state machine's verdict
  * (dlq_state_next), then the new row, its history events (edited, replayed,
  * force_redriven, resolved, discarded, replay_succeeded, replay_failed,
- * expired, archived), the full-text row when the exception changes, the
+ * expired, archived), the search index's log when the exception changes, the
  * counter moves (-1 old key, +1 new key), the group's pending count, and the
  * replay outcome bookkeeping. sq_act.c finds the rows and writes the audit.
  */
@@ -105,34 +105,6 @@ static int error_fields(struct sq_conn *w, struct dlq_entry *e, const char *erro
     return oom ? dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory") : DLQ_OK;
 }
 
-/* fts_row writes the full-text row of e: the 'delete' command with its
- * old values (del 1) or an insert of its new ones. A row the index does not
- * cover yet is left alone: the catch-up will read its new text (sq_fts.c). */
-static int fts_row(struct sq_conn *w, sqlite3_int64 rowid, const struct dlq_entry *e, int del,
-                   char *err, size_t errlen)
-{
-    sqlite3_stmt *st;
-    int64_t upto;
-    int code = dlq_sq_fts_upto(w, &upto, err, errlen);
-    if (code != DLQ_OK || rowid > upto)
-        return code;
-    code = dlq_sq_stmt_dyn(
-        w,
-        del ? "INSERT INTO entries_fts(entries_fts, rowid, task_name, exc_type, exc_message,"
-              " exc_traceback) VALUES('delete', ?1, ?2, ?3, ?4, ?5)"
-            : "INSERT INTO entries_fts(rowid, task_name, exc_type, exc_message, exc_traceback)"
-              " VALUES(?1, ?2, ?3, ?4, ?5)",
-        &st, err, errlen);
-    if (code != DLQ_OK)
-        return code;
-    sqlite3_bind_int64(st, 1, rowid);
-    dlq_sq_bind_text(st, 2, e->task_name);
-    dlq_sq_bind_text(st, 3, e->exc_type);
-    dlq_sq_bind_text(st, 4, e->exc_message);
-    dlq_sq_bind_text(st, 5, e->exc_traceback);
-    return step_done(w, st, err, errlen, "index entry text");
-}
-
 /* update_sql is the UPDATE for action a: it sets only the columns the
  * action changes, so indexes on the others (queue, exc_type, ...) are left
  * alone and a light row (sq_act.c: big columns not read) is never written
@@ -196,7 +168,7 @@ static int update_row(struct sq_conn *w, const struct sq_act_row *r, const struc
 static int purge_row(struct sq_conn *w, const struct sq_act_row *r, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int code = fts_row(w, r->rowid, &r->e, 1, err, errlen);
+    int code = dlq_sq_fts_log(w, r->rowid, 1, err, errlen);
     if (code == DLQ_OK)
         code = dlq_sq_stmt_dyn(w, "DELETE FROM entry_events WHERE entry_id = ?1", &st, err, errlen);
     if (code == DLQ_OK) {
@@ -330,11 +302,10 @@ int dlq_sq_act_apply(struct sq_conn *w, struct sq_act_row *r, const struct dlq_a
             break;
         case DLQ_ACTION_REPLAY_FAILED:
             if (a->error_json) {
-                if ((code = fts_row(w, r->rowid, e, 1, err, errlen)) != DLQ_OK)
+                /* The search index learns of the new text from the log. */
+                if ((code = dlq_sq_fts_log(w, r->rowid, 0, err, errlen)) != DLQ_OK)
                     goto done;
                 if ((code = error_fields(w, e, a->error_json, err, errlen)) != DLQ_OK)
-                    goto done;
-                if ((code = fts_row(w, r->rowid, e, 0, err, errlen)) != DLQ_OK)
                     goto done;
             }
             break;

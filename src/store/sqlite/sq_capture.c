@@ -110,12 +110,13 @@ static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char
         return code;
     bind_entry(st, e, tenant);
     dlq_sq_bind_text(st, SC_NCOLS + 1, actor);
+    /* Above every id ever given; its text is indexed by the indexer (sq_fts.c). */
+    sqlite3_bind_int64(st, SC_NCOLS + 2, w->next_id);
     if ((code = step_done(w, st, err, errlen, "insert entry")) != DLQ_OK)
         return code;
     if (rowid)
-        *rowid = sqlite3_last_insert_rowid(w->db);
-    /* Its text is indexed later, with many others (sq_fts.c). */
-    w->fts_dirty = 1;
+        *rowid = w->next_id;
+    w->next_id++;
 
     /* The counters are updated once per distinct key, before the commit. */
     code = dlq_sq_cube_add(w->cube, tenant, e->status, e->queue, e->task_name, e->reason,

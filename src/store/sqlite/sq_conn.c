@@ -30,9 +30,9 @@ static const char *const fixed_sql[SQ_NSTMT] = {
         " exc_type, fingerprint, original_task_id, retry_task_id, idempotency_key, processed_at,"
         " retries_attempted, retry_count, last_retry_at, resolved_at, priority, max_replays,"
         " expires_at, updated_at, error_code, resolution_type, resolved_by, resolution_notes,"
-        " exc_message, task_args, task_kwargs, metadata, context, exc_traceback, captured_by)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-        " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+        " exc_message, task_args, task_kwargs, metadata, context, exc_traceback, captured_by,"
+        " id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+        " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
     /* The writer adds up a group's changes per key (sq_cube.c) first. */
     [SQ_COUNT_ADD] = "INSERT INTO entry_counts(tenant_id, status, queue, task_name, reason,"
                      " exc_type, n) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -163,7 +163,8 @@ int dlq_sq_conn_open(struct sq_store *s, int writer, struct sq_conn **out, char 
          * 4 MiB cache per reader (SQ_READERS_MAX of them) keeps list pages
          * fast enough. */
         if ((code = pragma(c->db, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-4096", err,
-                           errlen)) != DLQ_OK)
+                           errlen)) != DLQ_OK ||
+            (code = dlq_sq_fts_attach(s, c->db, err, errlen)) != DLQ_OK)
             goto fail;
     }
     *out = c;

@@ -130,8 +130,7 @@ struct sq_conn {
     unsigned dyn_next;    /* next slot to evict, round-robin */
     struct sq_cube *cube; /* writer only: counter changes of the group */
     struct sq_jdelta jd;  /* writer only: job depth changes of the group (issue 4) */
-    int fts_dirty;        /* writer only: entries may wait for the text index (sq_fts.c) */
-    int64_t fts_last_ns;  /* writer only: monotonic time of the last index catch-up */
+    int64_t next_id;      /* writer only: the id of the next entry (see sq_fts.c) */
     struct sq_conn *next;
 };
 
@@ -202,6 +201,17 @@ struct sq_store {
     int ck_started;
     pthread_t ckpt;
 
+    /* Search index (sq_fts.c): <path>.fts, its indexer thread and
+     * connection; fts_mu guards the progress (upto, logseq) and the flags. */
+    char *fts_path;
+    sqlite3 *fts_db;
+    pthread_mutex_t fts_mu;
+    pthread_cond_t fts_cv;      /* wakes the indexer */
+    pthread_cond_t fts_done_cv; /* the indexer finished a round */
+    int64_t fts_upto, fts_logseq;
+    int fts_kick, fts_stop, fts_started;
+    pthread_t fts_thread;
+
     /* Readers: idle read-only connections, and how many exist. */
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
@@ -256,12 +266,12 @@ int dlq_sq_sync_start(struct sq_store *s, char *err, size_t errlen);
 void dlq_sq_sync_stop(struct sq_store *s);
 void dlq_sq_sync_submit(struct sq_store *s, struct sq_wreq *list);
 
-/* ---- sq_fts.c: the text index, kept off the ingest path ---- */
-#define SQ_FTS_DELAY_MS 50 /* longest a new entry waits for the index while the writer is busy */
-int dlq_sq_fts_upto(struct sq_conn *c, int64_t *upto, char *err, size_t errlen);
-int dlq_sq_fts_catchup(struct sq_conn *w, int *more, char *err, size_t errlen);
+/* ---- sq_fts.c: the search index, in a file and a thread of its own ---- */
+int dlq_sq_fts_start(struct sq_store *s, char *err, size_t errlen);
+void dlq_sq_fts_stop(struct sq_store *s);
+int dlq_sq_fts_attach(struct sq_store *s, sqlite3 *db, char *err, size_t errlen);
+int dlq_sq_fts_log(struct sq_conn *w, int64_t id, int deleting, char *err, size_t errlen);
 int dlq_sq_fts_ready(struct sq_store *s, char *err, size_t errlen);
-void dlq_sq_fts_tick(struct sq_store *s, int64_t now_ns, int force);
 
 /* ---- sq_read.c ---- */
 int dlq_sq_entry_from_row(sqlite3_stmt *st, struct dlq_entry *e);
@@ -285,15 +295,13 @@ int dlq_sq_token_touch(struct dlq_store *s, const char *id, int64_t now, char *e
 int dlq_sq_act(struct dlq_store *s, const char *id, const struct dlq_act *a,
                const char *retry_task_id, const struct dlq_audit *audit, struct dlq_entry *after,
                char *err, size_t errlen);
-int dlq_sq_act_many(struct dlq_store *s, const char *const *ids, size_t n,
-                    const struct dlq_act *a, const char *const *retry_task_ids,
-                    const struct dlq_audit *audit, struct dlq_act_result *res, char *err,
-                    size_t errlen);
+int dlq_sq_act_many(struct dlq_store *s, const char *const *ids, size_t n, const struct dlq_act *a,
+                    const char *const *retry_task_ids, const struct dlq_audit *audit,
+                    struct dlq_act_result *res, char *err, size_t errlen);
 int dlq_sq_audit_append(struct dlq_store *s, const struct dlq_audit *audit, char *err,
                         size_t errlen);
-int dlq_sq_audit_list(struct dlq_store *s, const struct dlq_audit_filter *f,
-                      struct dlq_audit **out, size_t *n, char next_cursor[128], char *err,
-                      size_t errlen);
+int dlq_sq_audit_list(struct dlq_store *s, const struct dlq_audit_filter *f, struct dlq_audit **out,
+                      size_t *n, char next_cursor[128], char *err, size_t errlen);
 /* dlq_sq_audit_write writes one audit record inside the caller's write
  * request (any slice may call it from its own write fn): targets are
  * audit->target_ids when set, else the n ids. */
@@ -345,8 +353,8 @@ int dlq_sq_count_entries(struct dlq_store *s, int64_t *n, char *err, size_t errl
 
 /* ---- slice C1: sq_groups.c, sq_stats.c ---- */
 int dlq_sq_capture_extras(struct sq_conn *w, const struct dlq_entry *e, char *err, size_t errlen);
-int dlq_sq_groups_pending(struct sq_conn *w, const char *fingerprint, const char *tenant,
-                          int delta, char *err, size_t errlen);
+int dlq_sq_groups_pending(struct sq_conn *w, const char *fingerprint, const char *tenant, int delta,
+                          char *err, size_t errlen);
 /* struct sq_group_delta is a failure group's summed change in one commit
  * (sq_cube.c): with captured, the sample is its first capture's. */
 struct sq_group_delta {
@@ -354,10 +362,9 @@ struct sq_group_delta {
     int64_t first, last, dcount, dpending;
     int captured;
 };
-int dlq_sq_hourly_apply(struct sq_conn *w, int64_t hour, const char *tenant, int64_t n,
-                        char *err, size_t errlen);
-int dlq_sq_group_apply(struct sq_conn *w, const struct sq_group_delta *g, char *err,
-                       size_t errlen);
+int dlq_sq_hourly_apply(struct sq_conn *w, int64_t hour, const char *tenant, int64_t n, char *err,
+                        size_t errlen);
+int dlq_sq_group_apply(struct sq_conn *w, const struct sq_group_delta *g, char *err, size_t errlen);
 void dlq_sq_commit_observe(double seconds);
 int dlq_sq_stats(struct dlq_store *s, const char *tenant, int64_t now, int hours,
                  struct dlq_stats *out, char *err, size_t errlen);
@@ -432,8 +439,8 @@ int dlq_sq_job_heartbeat(struct dlq_store *s, const char *job_id, const char *le
                          char *err, size_t errlen);
 int dlq_sq_job_cancel(struct dlq_store *s, const char *job_id, const char *tenant, int64_t now,
                       struct dlq_job_result *res, char *err, size_t errlen);
-int dlq_sq_job_get(struct dlq_store *s, const char *job_id, const char *tenant,
-                   struct dlq_job *out, char *err, size_t errlen);
+int dlq_sq_job_get(struct dlq_store *s, const char *job_id, const char *tenant, struct dlq_job *out,
+                   char *err, size_t errlen);
 int dlq_sq_job_dispatched(struct dlq_store *s, const char *job_id, const char *lease_token,
                           const char *task_id, int64_t now, char *err, size_t errlen);
 int dlq_sq_job_tick(struct dlq_store *s, int64_t now, int limit, int64_t *ready, int64_t *expired,
@@ -451,11 +458,36 @@ int dlq_sq_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settin
  * lists them, then the rowid; the light list has NULL for the big text a
  * lease check or a reserve does not need (args .. result, or the last three). */
 enum sq_jcol {
-    SJ_JOB_ID, SJ_QUEUE, SJ_TASK_NAME, SJ_TENANT_ID, SJ_STATE, SJ_PRIORITY, SJ_RUN_AT,
-    SJ_ATTEMPT, SJ_MAX_RETRIES, SJ_TIMEOUT_S, SJ_LEASE_TOKEN, SJ_LEASE_EXPIRES_AT, SJ_WORKER_ID,
-    SJ_BACKOFF_BASE_MS, SJ_BACKOFF_FACTOR, SJ_BACKOFF_MAX_MS, SJ_REPLAY_OF, SJ_IDEMPOTENCY_KEY,
-    SJ_TARGET, SJ_CREATED_AT, SJ_UPDATED_AT, SJ_STARTED_AT, SJ_FINISHED_AT, SJ_DLQ_ID, SJ_ARGS,
-    SJ_KWARGS, SJ_METADATA, SJ_LAST_ERROR, SJ_ATTEMPTS, SJ_RESULT,
+    SJ_JOB_ID,
+    SJ_QUEUE,
+    SJ_TASK_NAME,
+    SJ_TENANT_ID,
+    SJ_STATE,
+    SJ_PRIORITY,
+    SJ_RUN_AT,
+    SJ_ATTEMPT,
+    SJ_MAX_RETRIES,
+    SJ_TIMEOUT_S,
+    SJ_LEASE_TOKEN,
+    SJ_LEASE_EXPIRES_AT,
+    SJ_WORKER_ID,
+    SJ_BACKOFF_BASE_MS,
+    SJ_BACKOFF_FACTOR,
+    SJ_BACKOFF_MAX_MS,
+    SJ_REPLAY_OF,
+    SJ_IDEMPOTENCY_KEY,
+    SJ_TARGET,
+    SJ_CREATED_AT,
+    SJ_UPDATED_AT,
+    SJ_STARTED_AT,
+    SJ_FINISHED_AT,
+    SJ_DLQ_ID,
+    SJ_ARGS,
+    SJ_KWARGS,
+    SJ_METADATA,
+    SJ_LAST_ERROR,
+    SJ_ATTEMPTS,
+    SJ_RESULT,
     SJ_NCOLS /* the rowid follows */
 };
 #define SQ_JOB_SMALL_COLS                                                                          \
@@ -463,8 +495,8 @@ enum sq_jcol {
     " timeout_s, lease_token, lease_expires_at, worker_id, backoff_base_ms, backoff_factor,"       \
     " backoff_max_ms, replay_of, idempotency_key, target, created_at, updated_at, started_at,"     \
     " finished_at, dlq_id"
-#define SQ_JOB_COLS   SQ_JOB_SMALL_COLS ", args, kwargs, metadata, last_error, attempts, result, id"
-#define SQ_JOB_LEASE  SQ_JOB_SMALL_COLS ", NULL, NULL, NULL, NULL, NULL, NULL, id"
+#define SQ_JOB_COLS    SQ_JOB_SMALL_COLS ", args, kwargs, metadata, last_error, attempts, result, id"
+#define SQ_JOB_LEASE   SQ_JOB_SMALL_COLS ", NULL, NULL, NULL, NULL, NULL, NULL, id"
 #define SQ_JOB_RESERVE SQ_JOB_SMALL_COLS ", args, kwargs, metadata, NULL, NULL, NULL, id"
 int dlq_sq_job_from_row(sqlite3_stmt *st, struct dlq_job *j);
 int dlq_sq_job_step(struct sq_conn *w, sqlite3_stmt *st, char *err, size_t errlen,
@@ -504,8 +536,8 @@ int dlq_sq_job_failed(struct sq_conn *w, const struct dlq_job *j, sqlite3_int64 
                       size_t errlen);
 /* dlq_sq_queue_settings_read reads queue's settings on connection c (the
  * defaults when never set). */
-int dlq_sq_queue_settings_read(struct sq_conn *c, const char *queue,
-                               struct dlq_queue_settings *out, char *err, size_t errlen);
+int dlq_sq_queue_settings_read(struct sq_conn *c, const char *queue, struct dlq_queue_settings *out,
+                               char *err, size_t errlen);
 /* dlq_sq_job_from_entry inserts the replay job job_id of the entry row r
  * (as just updated by RETRY/FORCE_RETRY a) and counts it in d. */
 struct sq_act_row;

@@ -151,12 +151,7 @@ static int cube_move(struct sq_conn *w, const struct mrow *r, int status, int de
  * and group membership. */
 static int delete_row(struct sq_conn *w, const struct mrow *r, int groups, char *err, size_t errlen)
 {
-    int code = run_sql(w,
-                       "INSERT INTO entries_fts(entries_fts, rowid, task_name, exc_type,"
-                       " exc_message, exc_traceback) SELECT 'delete', id, task_name, exc_type,"
-                       " exc_message, exc_traceback FROM entries WHERE id = ?1"
-                       " AND id <= (SELECT upto FROM fts_state WHERE k = 1)",
-                       r->id, 0, 0, NULL, err, errlen);
+    int code = dlq_sq_fts_log(w, r->id, 1, err, errlen);
     if (code == DLQ_OK)
         code = run_sql(w, "DELETE FROM entry_events WHERE entry_id = ?1", r->id, 0, 0, NULL, err,
                        errlen);

@@ -139,6 +139,10 @@ static void free_store(struct sq_store *s)
     pthread_cond_destroy(&s->sync_cv);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_cond_destroy(&s->pool_cv);
+    pthread_mutex_destroy(&s->fts_mu);
+    pthread_cond_destroy(&s->fts_cv);
+    pthread_cond_destroy(&s->fts_done_cv);
+    free(s->fts_path);
     free(s->path);
     free(s);
 }
@@ -166,7 +170,10 @@ int dlq_sqlite_open(const struct dlq_store_config *cfg, struct dlq_store **out, 
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the touch timer's clock */
     pthread_cond_init(&s->work_cv, &ca);
+    pthread_cond_init(&s->fts_cv, &ca);
+    pthread_cond_init(&s->fts_done_cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->fts_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->ck_mu, NULL);
     pthread_cond_init(&s->ck_cv, NULL);

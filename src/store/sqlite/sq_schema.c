@@ -22,11 +22,12 @@
  * - entry_events holds history after capture; the "captured" event is
  *   derived from the entry (captured_by, processed_at, reason, queue), which
  *   saves a row and an index entry per ingested entry.
- * - entries_fts is an external-content FTS5 index (the text lives once, in
- *   entries). Deleting an entry must delete its FTS row with the 'delete'
- *   command and the old values. columnsize=0: nothing ranks, so no per-row
- *   size record is kept. automerge=8 merges segments less often than the
- *   default 4: less rewriting on ingest for a few more segments per query.
+ * - The full-text index (steps 1-6: entries_fts here) lives since step 7
+ *   in a database file of its own, kept by its own thread (sq_fts.c). Here
+ *   remain fts_log, the old text of entries whose text changed or which
+ *   were deleted, for that index to follow; and id_floor, the highest entry
+ *   id ever given, so that a deleted entry's id is never given again, and
+ *   ident, which ties an index file to this database.
  */
 #include <stdio.h>
 #include <string.h>
@@ -44,7 +45,7 @@
  * its summed cube changes itself (sq_cube.c rollup_of). Statuses and
  * reasons are stored by their integer value. */
 #define STATS_ROLLUP_ROWS                                                                          \
-    "SELECT new.tenant_id AS t, 0 AS d, new.status AS k"                                         \
+    "SELECT new.tenant_id AS t, 0 AS d, new.status AS k"                                           \
     " UNION ALL SELECT '', 10, new.status"                                                         \
     " UNION ALL SELECT new.tenant_id, 1, new.task_name WHERE new.status IN (1, 2)"                 \
     " UNION ALL SELECT '', 11, new.task_name WHERE new.status IN (1, 2)"                           \
@@ -56,29 +57,33 @@
     " UNION ALL SELECT '', 14, new.exc_type WHERE new.status IN (1, 2)"                            \
     " UNION ALL SELECT '', 15, new.queue || char(31) || new.task_name WHERE new.status IN (1, 2)"
 #define STATS_ROLLUP_UPSERT(delta)                                                                 \
-    "INSERT INTO stats_rollup(tenant_id, dim, key, n) SELECT t, d, k, " delta " FROM ("            \
-    STATS_ROLLUP_ROWS ") WHERE 1 ON CONFLICT(tenant_id, dim, key) DO UPDATE SET n = n + excluded.n;"
+    "INSERT INTO stats_rollup(tenant_id, dim, key, n) SELECT t, d, k, " delta                      \
+    " FROM (" STATS_ROLLUP_ROWS                                                                    \
+    ") WHERE 1 ON CONFLICT(tenant_id, dim, key) DO UPDATE SET n = n + excluded.n;"
 #define STATS_ROLLUP_DIM(tcol, dim, alldim, col, where)                                            \
-    "SELECT " tcol ", " dim ", " col ", sum(n) FROM entry_counts " where                         \
-    " GROUP BY 1, 3"                                                                               \
+    "SELECT " tcol ", " dim ", " col ", sum(n) FROM entry_counts " where " GROUP BY 1, 3"          \
     " UNION ALL SELECT '', " alldim ", " col ", sum(n) FROM entry_counts " where " GROUP BY 3"
-#define STATS_ROLLUP_STEP                                                                          \
-    "CREATE TABLE stats_rollup(tenant_id TEXT NOT NULL, dim INTEGER NOT NULL, key TEXT NOT NULL,"  \
-    " n INTEGER NOT NULL, PRIMARY KEY(tenant_id, dim, key)) WITHOUT ROWID;"                        \
-    "INSERT INTO stats_rollup(tenant_id, dim, key, n) "                                            \
-    STATS_ROLLUP_DIM("tenant_id", "0", "10", "status", "WHERE 1")                                  \
-    " UNION ALL "                                                                                  \
-    STATS_ROLLUP_DIM("tenant_id", "1", "11", "task_name", "WHERE status IN (1, 2)")               \
-    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "2", "12", "queue", "WHERE status IN (1, 2)")      \
-    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "3", "13", "reason", "WHERE status IN (1, 2)")     \
-    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "4", "14", "exc_type", "WHERE status IN (1, 2)")   \
-    " UNION ALL SELECT '', 15, queue || char(31) || task_name, sum(n) FROM entry_counts"           \
-    " WHERE status IN (1, 2) GROUP BY 3"                                                           \
-    ";"                                                                                            \
-    "CREATE TRIGGER tr_rollup_ins AFTER INSERT ON entry_counts BEGIN "                             \
-    STATS_ROLLUP_UPSERT("new.n") " END;"                                                           \
-    "CREATE TRIGGER tr_rollup_upd AFTER UPDATE OF n ON entry_counts WHEN new.n != old.n BEGIN "    \
-    STATS_ROLLUP_UPSERT("new.n - old.n") " END;"
+#define STATS_ROLLUP_STEP                                                                                                                                                                                                                                    \
+    "CREATE TABLE stats_rollup(tenant_id TEXT NOT NULL, dim INTEGER NOT NULL, key TEXT NOT NULL,"                                                                                                                                                            \
+    " n INTEGER NOT NULL, PRIMARY KEY(tenant_id, dim, key)) WITHOUT ROWID;"                                                                                                                                                                                  \
+    "INSERT INTO stats_rollup(tenant_id, dim, key, n) " STATS_ROLLUP_DIM("tenant_id", "0", "10", "status", "WHERE 1") " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "1", "11", "task_name", "WHERE status IN (1, 2)") " UNION ALL " STATS_ROLLUP_DIM(          \
+        "tenant_id", "2", "12",                                                                                                                                                                                                                              \
+        "queue", "WHERE status IN (1, 2)") " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "3", "13",                                                                                                                                                            \
+                                                                          "reason",                                                                                                                                                                          \
+                                                                          "WHERE status IN (1, "                                                                                                                                                             \
+                                                                          "2)") " UNION "                                                                                                                                                                    \
+                                                                                "ALL"                                                                                                                                                                        \
+                                                                                " " STATS_ROLLUP_DIM("tenant_id",                                                                                                                                            \
+                                                                                                     "4",                                                                                                                                                    \
+                                                                                                     "14",                                                                                                                                                   \
+                                                                                                     "exc_type",                                                                                                                                             \
+                                                                                                     "WHERE status IN (1, 2)") " UNION ALL SELECT '', 15, queue || char(31) || task_name, sum(n) FROM entry_counts"                                          \
+                                                                                                                               " WHERE status IN (1, 2) GROUP BY 3"                                                                                          \
+                                                                                                                               ";"                                                                                                                           \
+                                                                                                                               "CREATE TRIGGER tr_rollup_ins AFTER INSERT ON entry_counts BEGIN " STATS_ROLLUP_UPSERT(                                       \
+                                                                                                                                   "new.n") " END;"                                                                                                          \
+                                                                                                                                            "CREATE TRIGGER tr_rollup_upd AFTER UPDATE OF n ON entry_counts WHEN new.n != old.n BEGIN " STATS_ROLLUP_UPSERT( \
+                                                                                                                                                "new.n - old.n") " END;"
 
 static const char *const steps[] = {
     /* 1: entries, history, counters, full text, tokens */
@@ -173,7 +178,8 @@ static const char *const steps[] = {
     "ALTER TABLE entries ADD COLUMN op_id TEXT;"
     "CREATE INDEX ix_entries_op ON entries(op_id) WHERE op_id IS NOT NULL;"
     "CREATE TABLE audit(id INTEGER PRIMARY KEY, audit_id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL,"
-    " actor TEXT, tenant_id TEXT NOT NULL DEFAULT '', action TEXT NOT NULL, target_ids TEXT, filter TEXT,"
+    " actor TEXT, tenant_id TEXT NOT NULL DEFAULT '', action TEXT NOT NULL, target_ids TEXT, "
+    "filter TEXT,"
     " reason TEXT, ticket_url TEXT, details TEXT);"
     "CREATE INDEX ix_audit_at ON audit(at);"
     "CREATE INDEX ix_audit_actor ON audit(actor, at);"
@@ -187,10 +193,13 @@ static const char *const steps[] = {
     " skipped INTEGER NOT NULL DEFAULT 0, early_stop_reason TEXT, cursor TEXT,"
     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER);"
     "CREATE INDEX ix_ops_created ON operations(created_at);"
-    "CREATE TABLE hourly(hour INTEGER NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', n INTEGER NOT NULL,"
+    "CREATE TABLE hourly(hour INTEGER NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', n INTEGER NOT "
+    "NULL,"
     " PRIMARY KEY(hour, tenant_id)) WITHOUT ROWID;"
-    "CREATE TABLE groups(fingerprint TEXT NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', task_name TEXT,"
-    " exc_type TEXT, sample_message TEXT, sample_dlq_id TEXT, first_seen INTEGER, last_seen INTEGER,"
+    "CREATE TABLE groups(fingerprint TEXT NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', task_name "
+    "TEXT,"
+    " exc_type TEXT, sample_message TEXT, sample_dlq_id TEXT, first_seen INTEGER, last_seen "
+    "INTEGER,"
     " count INTEGER NOT NULL DEFAULT 0, pending INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(fingerprint, tenant_id)) WITHOUT ROWID;"
     "CREATE TABLE replay_outcomes(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, dlq_id TEXT,"
@@ -254,7 +263,8 @@ static const char *const steps[] = {
     "CREATE INDEX ix_jobs_done ON jobs(finished_at) WHERE state >= 4;"
     "CREATE UNIQUE INDEX ux_jobs_idem ON jobs(tenant_id, queue, idempotency_key)"
     " WHERE idempotency_key IS NOT NULL;"
-    "CREATE TABLE queue_counts(queue TEXT NOT NULL, tenant_id TEXT NOT NULL, state INTEGER NOT NULL,"
+    "CREATE TABLE queue_counts(queue TEXT NOT NULL, tenant_id TEXT NOT NULL, state INTEGER NOT "
+    "NULL,"
     " n INTEGER NOT NULL, PRIMARY KEY(queue, tenant_id, state)) WITHOUT ROWID;"
     "CREATE TABLE queue_settings(queue TEXT PRIMARY KEY, target INTEGER NOT NULL DEFAULT 0,"
     " webhook_url TEXT, webhook_secret TEXT, max_replays INTEGER NOT NULL DEFAULT -1,"
@@ -265,6 +275,17 @@ static const char *const steps[] = {
      * existing row is indexed already. */
     "CREATE TABLE fts_state(k INTEGER PRIMARY KEY CHECK (k = 1), upto INTEGER NOT NULL);"
     "INSERT INTO fts_state(k, upto) SELECT 1, coalesce(max(id), 0) FROM entries;",
+
+    /* 7: the text index moves to <db>.fts, off the writer (sq_fts.c). */
+    "DROP TABLE entries_fts;"
+    "DROP TABLE fts_state;"
+    "CREATE TABLE fts_log(seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL,"
+    " task_name TEXT, exc_type TEXT, exc_message TEXT, exc_traceback TEXT);"
+    "CREATE INDEX ix_fts_log_id ON fts_log(id, seq);"
+    "CREATE TABLE id_floor(k INTEGER PRIMARY KEY CHECK (k = 1), hw INTEGER NOT NULL,"
+    " ident TEXT NOT NULL);"
+    "INSERT INTO id_floor(k, hw, ident)"
+    " SELECT 1, coalesce(max(id), 0), lower(hex(randomblob(16))) FROM entries;",
 };
 
 #define NSTEPS ((int)(sizeof steps / sizeof steps[0]))

@@ -153,8 +153,6 @@ static int run_group(struct sq_store *s, struct sq_wreq *list, const struct sq_t
     }
     if (res < 0)
         return 0;
-    /* A group with no request is the idle catch-up of the text index. */
-    dlq_sq_fts_tick(s, mono_ns(), list == NULL && nt == 0);
     int code = dlq_sq_jdelta_apply(w, e, sizeof e); /* issue 4: job depths */
     if (code == DLQ_OK)
         code = dlq_sq_cube_flush(w, w->cube, e, sizeof e);
@@ -182,13 +180,10 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->head && !s->stopping) {
-            /* Idle: wait for work, for pending touches to come due, or
-             * (the writer's own flag) for unindexed entries to be indexed. */
+            /* Idle: wait for work or for pending touches to come due. */
             int64_t due = INT64_MAX;
             if (s->ntouch)
                 due = s->touch_since_ns + (int64_t)SQ_TOUCH_DELAY_MS * 1000000;
-            if (s->w->fts_dirty && s->w->fts_last_ns + (int64_t)SQ_FTS_DELAY_MS * 1000000 < due)
-                due = s->w->fts_last_ns + (int64_t)SQ_FTS_DELAY_MS * 1000000;
             if (due == INT64_MAX) {
                 pthread_cond_wait(&s->work_cv, &s->mu);
                 continue;
@@ -317,28 +312,46 @@ int dlq_sq_writer_alive(struct sq_store *s)
     return alive;
 }
 
-/* dlq_sq_writer_start starts the syncer and checkpointer (sq_sync.c), then
- * the writer thread. s->w must be open and migrated. On error nothing is left
- * running (dlq_sq_writer_stop is still safe to call). */
+/* load_next_id sets the writer's next entry id above every id ever given
+ * (id_floor.hw remembers those of deleted entries; see sq_fts.c). */
+static int load_next_id(struct sq_conn *w, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(w->db,
+                                "SELECT max(coalesce((SELECT max(id) FROM entries), 0),"
+                                " coalesce((SELECT hw FROM id_floor WHERE k = 1), 0))",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        w->next_id = sqlite3_column_int64(st, 0) + 1;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? DLQ_OK : dlq_sq_err(w->db, rc, err, errlen, "read the id floor");
+}
+
+/* dlq_sq_writer_start starts the syncer and checkpointer (sq_sync.c), the
+ * writer thread, then the search indexer (sq_fts.c), which writes through
+ * it. s->w must be open and migrated. On error nothing is left running
+ * (dlq_sq_writer_stop is still safe to call). */
 int dlq_sq_writer_start(struct sq_store *s, char *err, size_t errlen)
 {
-    int code = dlq_sq_sync_start(s, err, errlen);
+    int code = load_next_id(s->w, err, errlen);
+    if (code == DLQ_OK)
+        code = dlq_sq_sync_start(s, err, errlen);
     if (code != DLQ_OK)
         return code;
     s->running = 1;
-    s->w->fts_dirty = 1; /* a previous process may have left entries unindexed */
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
         s->running = 0;
         return dlq_errf(err, errlen, DLQ_E_INTERNAL, "cannot start the writer thread");
     }
     s->started = 1;
-    return DLQ_OK;
+    return dlq_sq_fts_start(s, err, errlen);
 }
 
 /* dlq_sq_writer_stop refuses new writes, lets the writer drain and commit
  * the queue, lets the syncer acknowledge it, and joins every thread. */
 void dlq_sq_writer_stop(struct sq_store *s)
 {
+    dlq_sq_fts_stop(s);
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
     pthread_cond_signal(&s->work_cv);
