@@ -282,6 +282,42 @@ static void test_backlog_larger_than_a_step(void **state)
     assert_int_equal(integrity(x), 0);
 }
 
+/* The SQLite store's own migration step (src/store/sqlite/sq_schema.c). */
+int dlq_sq_schema_step(sqlite3 *db, int to, char *err, size_t errlen);
+
+static void test_upgrade_moves_the_index_out(void **state)
+{
+    struct fx *x = *state;
+    dlq_store_close(x->s);
+    x->s = NULL;
+    unlink(x->path);
+    remove_index(x);
+    /* A database as dlq left it before step 7: entries indexed in dlq.db. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(x->path, &db), SQLITE_OK);
+    for (int step = 1; step <= 6; step++)
+        assert_int_equal(dlq_sq_schema_step(db, step, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO entries(dlq_id, status, failed_at, task_name,"
+                                  " processed_at, exc_message) VALUES"
+                                  " ('dlq_01HZZZZZZZZZZZZZZZZZZZZZH1', 1, 1000, 'a.b', 1000,"
+                                  " 'puffin one'), ('dlq_01HZZZZZZZZZZZZZZZZZZZZZH2', 1, 2000,"
+                                  " 'a.b', 2000, 'puffin two');"
+                                  "INSERT INTO entries_fts(entries_fts) VALUES('rebuild');"
+                                  "UPDATE fts_state SET upto = 2;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(fx_open(x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
+    assert_int_equal(
+        fx_int(x, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries_fts'", NULL), 0);
+    assert_int_equal(search(x, "puffin"), 2);
+    capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZH3", "puffin three", 3000);
+    assert_int_equal(search(x, "puffin"), 3);
+    assert_agrees(x, "puffin");
+    assert_int_equal(integrity(x), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_index_is_rebuilt, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_index_of_another_state_is_rebuilt, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_moves_the_index_out, fx_setup, fx_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (!fx_on_pg())
