@@ -424,6 +424,23 @@ void dlq_service_spool_stop(struct dlq_service *svc);
 int dlq_service_ingest(struct dlq_service *svc, const struct dlq_principal *p,
                        struct dlq_entry *entries, size_t n, struct dlq_capture_result *res,
                        int *spooled, char *err, size_t errlen);
+/* dlq_service_ingest_submit starts dlq_service_ingest without waiting for
+ * the commit, when it can: it returns 1 when the store took the entries,
+ * and then done(arg, rc) runs once on a store thread when they are durable
+ * or failed; call dlq_service_ingest_finish with that rc, from a thread
+ * that may block. It returns 0 when the ingest must take
+ * dlq_service_ingest's way instead (no spool, a store without capture_submit,
+ * a key still spooled, the store known to be down, or a refused submit):
+ * nothing was stored then. entries, res and err stay in use until done. */
+int dlq_service_ingest_submit(struct dlq_service *svc, const struct dlq_principal *p,
+                              struct dlq_entry *entries, size_t n, struct dlq_capture_result *res,
+                              char *err, size_t errlen, void (*done)(void *arg, int rc), void *arg);
+/* dlq_service_ingest_finish ends a submitted ingest whose commit ended with
+ * rc: a store that could not take it sends the entries to the spool, as
+ * dlq_service_ingest does. Returns what dlq_service_ingest would have. */
+int dlq_service_ingest_finish(struct dlq_service *svc, const struct dlq_principal *p,
+                              struct dlq_entry *entries, size_t n, struct dlq_capture_result *res,
+                              int rc, int *spooled, char *err, size_t errlen);
 /* dlq_service_spool_stats fills *out (all zero without a spool). */
 void dlq_service_spool_stats(struct dlq_service *svc, struct dlq_spool_stats *out);
 /* dlq_service_spool_metrics_text appends the dlq_spool_* families to b. */

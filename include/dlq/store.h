@@ -512,6 +512,18 @@ struct dlq_store_methods {
     int (*watch)(struct dlq_store *s, void (*fn)(void *ctx, const char *queue), void *ctx,
                  char *err, size_t errlen);
     /* ==== end of issue 7 ==== */
+
+    /* capture_submit (optional: NULL when the backend has none) queues what
+     * capture does and returns at once. DLQ_OK: queued, and done(arg, rc)
+     * runs exactly once on a backend thread when the commit is durable (rc
+     * DLQ_OK, res filled) or failed (rc, err and res as capture leaves
+     * them); entries, actor, res and err must stay valid until then, and
+     * done must not block. Any other return: nothing was queued, done never
+     * runs. It lets a request thread serve other connections while its
+     * write waits for the group commit. */
+    int (*capture_submit)(struct dlq_store *s, const struct dlq_entry *entries, size_t n,
+                          const char *actor, struct dlq_capture_result *res, char *err,
+                          size_t errlen, void (*done)(void *arg, int rc), void *arg);
 };
 
 /* The base every backend struct embeds as its first member. */
@@ -651,6 +663,11 @@ void dlq_store_lock_release(struct dlq_store *s, const char *name);
 int dlq_store_watch(struct dlq_store *s, void (*fn)(void *ctx, const char *queue), void *ctx,
                     char *err, size_t errlen);
 /* ---- end of issue 7 wrappers ---- */
+/* dlq_store_can_submit is 1 when the backend has capture_submit. */
+int dlq_store_can_submit(const struct dlq_store *s);
+int dlq_store_capture_submit(struct dlq_store *s, const struct dlq_entry *entries, size_t n,
+                             const char *actor, struct dlq_capture_result *res, char *err,
+                             size_t errlen, void (*done)(void *arg, int rc), void *arg);
 
 /* dlq_store_fault_new wraps inner in a store that fails with DLQ_E_UNAVAILABLE
  * every call from the fail_from-th on (counting from 1, all methods but close

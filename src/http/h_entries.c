@@ -53,50 +53,107 @@ static const char *repeat_status(struct dlq_req *r, const char *id)
     return s;
 }
 
-int dlq_h_entries_create(struct dlq_req *r)
+/* answer_created answers a single ingest that ended with rc (and res). */
+static int answer_created(struct dlq_req *r, int rc, const struct dlq_capture_result *res,
+                          int spooled)
 {
-    struct dlq_entry e;
-    int rc = dlq_entry_from_json(body_text(r), r->body.len, &e, &r->errs);
-    if (rc != DLQ_OK)
-        return dlq_http_fail_fields(r, rc, "invalid entry");
-    rc = apply_idempotency_key(r, &e);
-    struct dlq_capture_result res;
-    int spooled = 0; /* issue 6: taken by the spool, not yet in the store */
-    if (rc == DLQ_OK)
-        rc = dlq_service_ingest(r->h->svc, &r->who, &e, 1, &res, &spooled, r->detail,
-                                sizeof(r->detail));
-    dlq_entry_clear(&e);
     if (rc != DLQ_OK)
         return rc;
-    if (res.code != DLQ_OK)
-        return res.code;
+    if (res->code != DLQ_OK)
+        return res->code;
     if (spooled) /* issue 6: 202, the usual body plus "spooled": true */
-        return dlq_http_reply_json(r, res.created ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK,
-                                   json_pack("{s:s, s:s, s:b, s:b}", "dlq_id", res.dlq_id, "status",
-                                             "pending_review", "created", res.created, "spooled",
-                                             1),
+        return dlq_http_reply_json(r, res->created ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK,
+                                   json_pack("{s:s, s:s, s:b, s:b}", "dlq_id", res->dlq_id,
+                                             "status", "pending_review", "created", res->created,
+                                             "spooled", 1),
                                    NULL);
 
-    if (res.created) {
+    if (res->created) {
         char loc[96];
-        snprintf(loc, sizeof(loc), "/api/v1/dlq/entries/%s", res.dlq_id);
+        snprintf(loc, sizeof(loc), "/api/v1/dlq/entries/%s", res->dlq_id);
         struct dlq_http_header hdrs[] = {{"Location", loc}, {NULL, NULL}};
         /* The ingest hot path: written directly, not built with jansson
          * (the id is the service's own, [0-9A-Za-z_] only). */
         struct dlq_buf b = {0};
         dlq_buf_printf(&b, "{\"dlq_id\":\"%s\",\"status\":\"pending_review\",\"created\":true}",
-                       res.dlq_id);
+                       res->dlq_id);
         return dlq_http_reply_buf(r, MHD_HTTP_CREATED, &b, hdrs);
     }
-    const char *status = repeat_status(r, res.dlq_id);
-    json_t *obj = json_pack("{s:s}", "dlq_id", res.dlq_id);
+    const char *status = repeat_status(r, res->dlq_id);
+    json_t *obj = json_pack("{s:s}", "dlq_id", res->dlq_id);
     if (obj && status)
         json_object_set_new(obj, "status", json_string(status));
     if (obj)
         json_object_set_new(obj, "created", json_false());
-    if (obj && res.updated) /* issue 3: a failed replay updated the entry it replayed */
+    if (obj && res->updated) /* issue 3: a failed replay updated the entry it replayed */
         json_object_set_new(obj, "updated", json_true());
     return dlq_http_reply_json(r, MHD_HTTP_OK, obj, NULL);
+}
+
+/* A single ingest whose commit is awaited with the connection suspended,
+ * so the request thread serves other connections meanwhile. */
+struct pending_ingest {
+    struct dlq_entry e;
+    struct dlq_capture_result res;
+    int rc;
+    struct dlq_req *r;
+};
+
+static void pending_free(void *p)
+{
+    struct pending_ingest *pi = p;
+    dlq_entry_clear(&pi->e);
+    free(pi);
+}
+
+/* ingest_done runs on a store thread when the commit ended. */
+static void ingest_done(void *arg, int rc)
+{
+    struct pending_ingest *pi = arg;
+    pi->rc = rc; /* read after the resume, which orders it */
+    MHD_resume_connection(pi->r->conn);
+}
+
+/* ingest_resumed is the handler's continuation once the commit ended. */
+static int ingest_resumed(struct dlq_req *r)
+{
+    struct pending_ingest *pi = r->ingest;
+    int spooled = 0;
+    r->suspended = 0;
+    int rc = dlq_service_ingest_finish(r->h->svc, &r->who, &pi->e, 1, &pi->res, pi->rc, &spooled,
+                                       r->detail, sizeof(r->detail));
+    return answer_created(r, rc, &pi->res, spooled);
+}
+
+int dlq_h_entries_create(struct dlq_req *r)
+{
+    struct pending_ingest *pi = calloc(1, sizeof(*pi));
+    if (!pi)
+        return DLQ_E_NOMEM;
+    r->ingest = pi;
+    r->ingest_free = pending_free;
+    pi->r = r;
+    int rc = dlq_entry_from_json(body_text(r), r->body.len, &pi->e, &r->errs);
+    if (rc != DLQ_OK)
+        return dlq_http_fail_fields(r, rc, "invalid entry");
+    rc = apply_idempotency_key(r, &pi->e);
+    if (rc != DLQ_OK)
+        return rc;
+    /* Suspend first: a commit that ends at once finds the connection
+     * suspended and resumes it. */
+    MHD_suspend_connection(r->conn);
+    r->suspended = 1;
+    r->resume = ingest_resumed;
+    if (dlq_service_ingest_submit(r->h->svc, &r->who, &pi->e, 1, &pi->res, r->detail,
+                                  sizeof(r->detail), ingest_done, pi))
+        return DLQ_OK; /* answered by ingest_resumed */
+    r->resume = NULL;
+    r->suspended = 0;
+    MHD_resume_connection(r->conn);
+    int spooled = 0; /* issue 6: taken by the spool, not yet in the store */
+    rc = dlq_service_ingest(r->h->svc, &r->who, &pi->e, 1, &pi->res, &spooled, r->detail,
+                            sizeof(r->detail));
+    return answer_created(r, rc, &pi->res, spooled);
 }
 
 static void free_entries(struct dlq_entry *es, size_t n)

@@ -58,8 +58,8 @@ struct dlq_req {
     /* What went wrong, for the problem answer. */
     char detail[DLQ_HTTP_DETAIL_MAX];
     struct dlq_errors errs;
-    char allow[64]; /* 405: the methods the path accepts */
-    int bad_token;  /* 401: a token was sent but not accepted */
+    char allow[64];    /* 405: the methods the path accepts */
+    int bad_token;     /* 401: a token was sent but not accepted */
     const char *route; /* slice C1: the matched route pattern (metrics), NULL if none */
 
     /* issue 4: the long poll of a reserve (h_jobs.c). A handler that
@@ -70,6 +70,13 @@ struct dlq_req {
     struct dlq_job_waiter waiter;
     void *lp;
     void (*lp_free)(void *);
+    /* A single ingest waiting for its commit (h_entries.c): when the
+     * connection is resumed, dispatch calls resume(r) straight away (the
+     * request was routed and authorized already); ingest is its state,
+     * freed by ingest_free. */
+    int (*resume)(struct dlq_req *r);
+    void *ingest;
+    void (*ingest_free)(void *);
 
     /* What was answered, for the access log. */
     int queued;
@@ -194,7 +201,7 @@ void dlq_http_metrics_text(struct dlq_buf *b);
 /* issue 5: h_static.c, h_whoami.c; the asset table is generated from web/
  * at build time (web/embed.cmake). */
 struct dlq_web_asset {
-    const char *path;  /* relative to web/, e.g. "js/app.js" */
+    const char *path; /* relative to web/, e.g. "js/app.js" */
     const unsigned char *data;
     size_t len;
     const char *ctype; /* Content-Type */

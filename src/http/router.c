@@ -328,6 +328,8 @@ int dlq_http_route_find(struct dlq_req *r, const char **pattern, enum dlq_perm *
 
 static int dispatch(struct dlq_req *r)
 {
+    if (r->resume) /* a handler's continuation: routed and authorized before */
+        return r->resume(r);
     if (r->too_big)
         return dlq_http_fail(r, DLQ_E_TOOBIG, "the request body is larger than %zu bytes",
                              r->h->cfg.max_body);

@@ -64,6 +64,8 @@ static void req_free(struct dlq_req *r)
 {
     if (r->lp_free) /* issue 4: a reserve's long-poll state */
         r->lp_free(r->lp);
+    if (r->ingest_free) /* a single ingest that waited for its commit */
+        r->ingest_free(r->ingest);
     dlq_buf_free(&r->body);
     free(r->path);
     free(r);
@@ -265,9 +267,8 @@ int dlq_http_start(struct dlq_service *svc, const struct dlq_http_config *cfg,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)h->cfg.conn_timeout_s, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)(h->cfg.per_ip_limit > 0 ? h->cfg.per_ip_limit : 0), /* issue 6 */
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->daemon) {
         int e = errno;
         free(h);

@@ -177,6 +177,43 @@ int dlq_service_ingest(struct dlq_service *svc, const struct dlq_principal *p,
     return rc;
 }
 
+/* dlq_service_ingest_submit: see service.h. */
+int dlq_service_ingest_submit(struct dlq_service *svc, const struct dlq_principal *p,
+                              struct dlq_entry *entries, size_t n, struct dlq_capture_result *res,
+                              char *err, size_t errlen, void (*done)(void *arg, int rc), void *arg)
+{
+    struct dlq_spool *sp = svc->spool;
+    if (!sp || n == 0 || n > DLQ_MAX_BATCH || !dlq_store_can_submit(svc->store))
+        return 0;
+    /* Only the plain case: a key still in the spool, or a store known to be
+     * down, takes dlq_service_ingest's way. */
+    const char *bound = dlq_service_tenant(p);
+    pthread_mutex_lock(&sp->mu);
+    int plain = !sp->store_down;
+    for (size_t i = 0; i < n && plain; i++)
+        plain = dlq_spool_find_locked(sp, bound ? bound : entries[i].tenant_id,
+                                      entries[i].idempotency_key) == NULL;
+    pthread_mutex_unlock(&sp->mu);
+    if (!plain || stamp(p, entries, n) != DLQ_OK)
+        return 0;
+    return dlq_store_capture_submit(svc->store, entries, n, p->name, res, err, errlen, done, arg) ==
+           DLQ_OK;
+}
+
+/* dlq_service_ingest_finish: see service.h. */
+int dlq_service_ingest_finish(struct dlq_service *svc, const struct dlq_principal *p,
+                              struct dlq_entry *entries, size_t n, struct dlq_capture_result *res,
+                              int rc, int *spooled, char *err, size_t errlen)
+{
+    *spooled = 0;
+    if (!spoolable(rc))
+        return rc;
+    rc = to_spool(svc->spool, p->name, entries, n, res, err, errlen);
+    if (rc == DLQ_OK)
+        *spooled = 1;
+    return rc;
+}
+
 /* drain_batch moves recs (consecutive, one actor) into the store. DLQ_OK
  * when all are now stored (or rejected for good), else the store's code. */
 static int drain_batch(struct dlq_spool *sp, struct spool_rec **recs, size_t k, int64_t *skipped,

@@ -93,6 +93,22 @@ int dlq_store_capture(struct dlq_store *s, const struct dlq_entry *entries, size
     return s->m->capture(s, entries, n, actor, res, err, errlen);
 }
 
+int dlq_store_can_submit(const struct dlq_store *s)
+{
+    return s && s->m && s->m->capture_submit != NULL;
+}
+
+int dlq_store_capture_submit(struct dlq_store *s, const struct dlq_entry *entries, size_t n,
+                             const char *actor, struct dlq_capture_result *res, char *err,
+                             size_t errlen, void (*done)(void *arg, int rc), void *arg)
+{
+    assert(dlq_store_can_submit(s) && res && done);
+    assert(n > 0 && entries);
+    for (size_t i = 0; i < n; i++)
+        assert(entries[i].dlq_id && entries[i].task_name && entries[i].status != DLQ_STATUS_NONE);
+    return s->m->capture_submit(s, entries, n, actor, res, err, errlen, done, arg);
+}
+
 int dlq_store_get(struct dlq_store *s, const char *id, const char *tenant, struct dlq_entry *out,
                   struct dlq_event **hist, size_t *nhist, char *err, size_t errlen)
 {

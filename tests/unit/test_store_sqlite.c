@@ -7,7 +7,8 @@
  * batch, across batches, per tenant), concurrent captures from 8 threads
  * landing through group commit, groups where some requests fail (only those
  * are undone, counters included), durability across reopen, and tokens
- * (a deferred touch reaches the database on its own).
+ * (a deferred touch reaches the database on its own), and captures
+ * submitted without waiting (each done exactly once, failures included).
  * Listing is tested in test_store_list.c.
  */
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -552,6 +554,86 @@ static void test_tokens(void **state)
     assert_int_equal(got.revoked_at, 6000);
 }
 
+/* One capture submitted without waiting, and what its done saw. */
+struct submitted {
+    struct dlq_entry e;
+    struct dlq_capture_result res;
+    char err[256];
+    int rc, fired;
+};
+static pthread_mutex_t sub_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sub_cv = PTHREAD_COND_INITIALIZER;
+static int sub_done;
+
+static void on_submitted(void *arg, int rc)
+{
+    struct submitted *sb = arg;
+    pthread_mutex_lock(&sub_mu);
+    sb->rc = rc;
+    sb->fired++;
+    sub_done++;
+    pthread_cond_signal(&sub_cv);
+    pthread_mutex_unlock(&sub_mu);
+}
+
+/* wait_submitted waits (at most 10 s) until n done calls have come. */
+static void wait_submitted(int n)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&sub_mu);
+    while (sub_done < n && pthread_cond_timedwait(&sub_cv, &sub_mu, &until) == 0)
+        ;
+    int got = sub_done;
+    pthread_mutex_unlock(&sub_mu);
+    assert_int_equal(got, n);
+}
+
+static void test_capture_submitted_without_waiting(void **state)
+{
+    struct fx *x = *state;
+    if (fx_on_pg()) {
+        /* No capture_submit there: callers take capture's way. */
+        assert_false(dlq_store_can_submit(x->s));
+        return;
+    }
+    assert_true(dlq_store_can_submit(x->s));
+    enum { N = 40 };
+    static struct submitted sb[N + 1];
+    sub_done = 0;
+    for (int i = 0; i < N; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "dlq_01HSUBMIT%018d", i);
+        mk_entry(&sb[i].e, id, "app.tasks.submit", 1000 + i);
+        assert_int_equal(dlq_store_capture_submit(x->s, &sb[i].e, 1, "test", &sb[i].res, sb[i].err,
+                                                  sizeof sb[i].err, on_submitted, &sb[i]),
+                         DLQ_OK);
+    }
+    wait_submitted(N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(sb[i].fired, 1);
+        assert_int_equal(sb[i].rc, DLQ_OK);
+        assert_int_equal(sb[i].res.code, DLQ_OK);
+        assert_int_equal(sb[i].res.created, 1);
+        assert_string_equal(sb[i].res.dlq_id, sb[i].e.dlq_id);
+    }
+    assert_int_equal(total_of(x->s, NULL), N);
+    /* A capture that fails (its dlq_id is taken) reports it through done. */
+    mk_entry(&sb[N].e, sb[0].e.dlq_id, "app.tasks.submit", 5000);
+    assert_int_equal(dlq_store_capture_submit(x->s, &sb[N].e, 1, "test", &sb[N].res, sb[N].err,
+                                              sizeof sb[N].err, on_submitted, &sb[N]),
+                     DLQ_OK);
+    wait_submitted(N + 1);
+    assert_int_equal(sb[N].fired, 1);
+    assert_int_not_equal(sb[N].rc, DLQ_OK);
+    assert_int_equal(sb[N].res.code, sb[N].rc);
+    assert_true(sb[N].err[0] != '\0');
+    assert_int_equal(total_of(x->s, NULL), N);
+    for (int i = 0; i <= N; i++)
+        dlq_entry_clear(&sb[i].e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +649,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test(test_durable_across_reopen),
         cmocka_unit_test_setup_teardown(test_tokens, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_capture_submitted_without_waiting, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
  * history event is not a row of its own: get derives it from the entry
  * (processed_at, reason, queue and the captured_by column).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "sq_int.h"
@@ -179,6 +180,16 @@ int dlq_sq_capture_insert(struct sq_conn *w, const struct dlq_entry *e, const ch
     return code;
 }
 
+/* fail_results gives every result the error code: nothing was stored. */
+static void fail_results(struct dlq_capture_result *res, size_t n, int code)
+{
+    for (size_t i = 0; i < n; i++) {
+        res[i].code = code;
+        res[i].created = 0;
+        res[i].dlq_id[0] = '\0';
+    }
+}
+
 /* dlq_sq_capture stores n entries in one commit (store.h). On error no entry
  * is stored and every result carries the error. */
 int dlq_sq_capture(struct dlq_store *base, const struct dlq_entry *entries, size_t n,
@@ -186,15 +197,50 @@ int dlq_sq_capture(struct dlq_store *base, const struct dlq_entry *entries, size
 {
     struct sq_store *s = (struct sq_store *)base;
     struct capture_req c = {.entries = entries, .n = n, .actor = actor, .res = res};
-    for (size_t i = 0; i < n; i++)
-        memset(&res[i], 0, sizeof res[i]);
+    memset(res, 0, n * sizeof *res);
     int code = dlq_sq_write(s, capture_fn, &c, err, errlen);
-    if (code != DLQ_OK) {
-        for (size_t i = 0; i < n; i++) {
-            res[i].code = code;
-            res[i].created = 0;
-            res[i].dlq_id[0] = '\0';
-        }
-    }
+    if (code != DLQ_OK)
+        fail_results(res, n, code);
+    return code;
+}
+
+/* A capture submitted without waiting: the write request first, so the
+ * writer's request is the whole. */
+struct capture_submitted {
+    struct sq_wreq w;
+    struct capture_req c;
+    void (*done)(void *arg, int rc);
+    void *arg;
+};
+
+static void capture_finish(struct sq_wreq *w)
+{
+    struct capture_submitted *cs = (struct capture_submitted *)w;
+    if (w->rc != DLQ_OK)
+        fail_results(cs->c.res, cs->c.n, w->rc);
+    cs->done(cs->arg, w->rc);
+    free(cs);
+}
+
+/* dlq_sq_capture_submit is dlq_sq_capture without waiting (store.h,
+ * capture_submit): the request threads of a busy server go on serving
+ * while their captures wait for the group commit and its fsync. */
+int dlq_sq_capture_submit(struct dlq_store *base, const struct dlq_entry *entries, size_t n,
+                          const char *actor, struct dlq_capture_result *res, char *err,
+                          size_t errlen, void (*done)(void *arg, int rc), void *arg)
+{
+    struct sq_store *s = (struct sq_store *)base;
+    struct capture_submitted *cs = calloc(1, sizeof *cs);
+    if (cs == NULL)
+        return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+    memset(res, 0, n * sizeof *res);
+    cs->c = (struct capture_req){.entries = entries, .n = n, .actor = actor, .res = res};
+    cs->w = (struct sq_wreq){
+        .fn = capture_fn, .arg = &cs->c, .err = err, .errlen = errlen, .finish = capture_finish};
+    cs->done = done;
+    cs->arg = arg;
+    int code = dlq_sq_write_submit(s, &cs->w);
+    if (code != DLQ_OK)
+        free(cs);
     return code;
 }

@@ -136,7 +136,10 @@ struct sq_conn {
 
 /* A write request: fn runs on the writer connection inside the group's
  * transaction (in its own savepoint) and returns DLQ_OK or a dlq code with
- * detail in err. The submitter waits on cv until done. */
+ * detail in err. The submitter waits on cv until done; or, for a request
+ * submitted without waiting (finish set), finish(r) runs once it is
+ * durable or failed, on the writer or syncer thread with no lock held, and
+ * owns r from then on. */
 typedef int sq_write_fn(struct sq_conn *w, void *arg, char *err, size_t errlen);
 struct sq_wreq {
     sq_write_fn *fn;
@@ -146,6 +149,7 @@ struct sq_wreq {
     int rc;
     int done;
     pthread_cond_t cv;
+    void (*finish)(struct sq_wreq *r);
     struct sq_wreq *next;
 };
 
@@ -257,6 +261,8 @@ int dlq_sq_schema_step(sqlite3 *db, int to, char *err, size_t errlen);
 int dlq_sq_writer_start(struct sq_store *s, char *err, size_t errlen);
 void dlq_sq_writer_stop(struct sq_store *s);
 int dlq_sq_write(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen);
+int dlq_sq_write_submit(struct sq_store *s, struct sq_wreq *r);
+void dlq_sq_wake(struct sq_store *s, struct sq_wreq *list);
 void dlq_sq_touch(struct sq_store *s, const char *id, int64_t at);
 int64_t dlq_sq_touch_pending(struct sq_store *s, const char *id);
 int dlq_sq_writer_alive(struct sq_store *s);
@@ -279,6 +285,9 @@ int dlq_sq_entry_from_row(sqlite3_stmt *st, struct dlq_entry *e);
 /* ---- methods, one file each ---- */
 int dlq_sq_capture(struct dlq_store *s, const struct dlq_entry *entries, size_t n,
                    const char *actor, struct dlq_capture_result *res, char *err, size_t errlen);
+int dlq_sq_capture_submit(struct dlq_store *s, const struct dlq_entry *entries, size_t n,
+                          const char *actor, struct dlq_capture_result *res, char *err,
+                          size_t errlen, void (*done)(void *arg, int rc), void *arg);
 int dlq_sq_get(struct dlq_store *s, const char *id, const char *tenant, struct dlq_entry *out,
                struct dlq_event **hist, size_t *nhist, char *err, size_t errlen);
 int dlq_sq_list(struct dlq_store *s, const struct dlq_filter *f, struct dlq_page *out, char *err,

@@ -80,6 +80,7 @@ static const struct dlq_store_methods sq_methods = {
     .lock_try = sq_lock_try,
     .lock_release = sq_lock_release,
     .watch = sq_watch,
+    .capture_submit = dlq_sq_capture_submit,
 };
 
 /* apply_missing applies every step above the version db is at, inside the

@@ -81,14 +81,13 @@ static void *syncer_main(void *arg)
                                      "cannot sync the write-ahead log: %s", strerror(failed));
             }
         }
-        pthread_mutex_lock(&s->mu);
-        if (failed)
+        if (failed) {
+            pthread_mutex_lock(&s->mu);
             s->broken = 1;
-        for (struct sq_wreq *r = list, *next; r; r = next) {
-            next = r->next;
-            r->done = 1;
-            pthread_cond_signal(&r->cv);
+            pthread_mutex_unlock(&s->mu);
         }
+        dlq_sq_wake(s, list);
+        pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

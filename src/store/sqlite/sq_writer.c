@@ -210,51 +210,93 @@ static void *writer_main(void *arg)
             list = NULL;
         }
 
+        dlq_sq_wake(s, list);
         pthread_mutex_lock(&s->mu);
-        /* Under the mutex: a submitter cannot return (and free its request)
-         * before we are done with it. */
-        for (struct sq_wreq *r = list, *next; r; r = next) {
-            next = r->next;
-            r->done = 1;
-            pthread_cond_signal(&r->cv);
-        }
     }
     s->running = 0;
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
+/* dlq_sq_wake completes the requests of list, each with its rc set: a
+ * waiting submitter is woken (under the mutex, so it cannot return and
+ * free its request before we are done with it); a request submitted
+ * without waiting is finished after the mutex is released. */
+void dlq_sq_wake(struct sq_store *s, struct sq_wreq *list)
+{
+    struct sq_wreq *unwaited = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (struct sq_wreq *r = list, *next; r; r = next) {
+        next = r->next;
+        if (r->finish) {
+            r->next = unwaited;
+            unwaited = r;
+            continue;
+        }
+        r->done = 1;
+        pthread_cond_signal(&r->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (struct sq_wreq *r = unwaited, *next; r; r = next) {
+        next = r->next;
+        r->finish(r);
+    }
+}
+
+/* enqueue_locked queues r for the next group, or refuses it (with r->err
+ * set): DLQ_E_BUSY when the queue is full, DLQ_E_UNAVAILABLE when the
+ * store is closing or broken. Call with s->mu held. */
+static int enqueue_locked(struct sq_store *s, struct sq_wreq *r)
+{
+    if (s->stopping || !s->running)
+        return dlq_errf(r->err, r->errlen, DLQ_E_UNAVAILABLE, "the store is closed");
+    if (s->broken)
+        return dlq_errf(r->err, r->errlen, DLQ_E_UNAVAILABLE,
+                        "the write-ahead log could not be synced; restart the server");
+    if (s->queued >= SQ_QUEUE_MAX)
+        return dlq_errf(r->err, r->errlen, DLQ_E_BUSY, "write queue full");
+    r->next = NULL;
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    s->queued++;
+    pthread_cond_signal(&s->work_cv);
+    return DLQ_OK;
+}
+
 /* dlq_sq_write runs fn(arg) on the writer connection in the next group
  * commit and returns its result once committed and (durability full)
- * synced: DLQ_OK means durable as the durability setting defines it. DLQ_E_BUSY when the queue is
- * full, DLQ_E_UNAVAILABLE when the store is closing. */
+ * synced: DLQ_OK means durable as the durability setting defines it.
+ * DLQ_E_BUSY when the queue is full, DLQ_E_UNAVAILABLE when the store is
+ * closing. */
 int dlq_sq_write(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen)
 {
     struct sq_wreq r = {.fn = fn, .arg = arg, .err = err, .errlen = errlen, .rc = DLQ_OK};
-    int rc;
     pthread_cond_init(&r.cv, NULL);
     pthread_mutex_lock(&s->mu);
-    if (s->stopping || !s->running) {
-        rc = dlq_errf(err, errlen, DLQ_E_UNAVAILABLE, "the store is closed");
-    } else if (s->broken) {
-        rc = dlq_errf(err, errlen, DLQ_E_UNAVAILABLE,
-                      "the write-ahead log could not be synced; restart the server");
-    } else if (s->queued >= SQ_QUEUE_MAX) {
-        rc = dlq_errf(err, errlen, DLQ_E_BUSY, "write queue full");
-    } else {
-        if (s->tail)
-            s->tail->next = &r;
-        else
-            s->head = &r;
-        s->tail = &r;
-        s->queued++;
-        pthread_cond_signal(&s->work_cv);
+    int rc = enqueue_locked(s, &r);
+    if (rc == DLQ_OK) {
         while (!r.done)
             pthread_cond_wait(&r.cv, &s->mu);
         rc = r.rc;
     }
     pthread_mutex_unlock(&s->mu);
     pthread_cond_destroy(&r.cv);
+    return rc;
+}
+
+/* dlq_sq_write_submit queues r (fn, arg, err and finish set) without
+ * waiting: DLQ_OK, and r->finish(r) runs once r is durable or failed; or
+ * the refusal of enqueue_locked, and r stays the caller's. */
+int dlq_sq_write_submit(struct sq_store *s, struct sq_wreq *r)
+{
+    r->rc = DLQ_OK;
+    r->done = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = enqueue_locked(s, r);
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
