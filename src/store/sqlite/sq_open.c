@@ -152,9 +152,20 @@ static void free_store(struct sq_store *s)
  * With cfg->migrate the schema is created or upgraded; without it an out of
  * date schema is an error naming `dlq migrate`. On DLQ_OK *out is the store
  * (dlq_store_close frees it); on error *out is NULL. */
+/* configure_sqlite runs once, before SQLite's first use in the process:
+ * without memory statistics, every allocation SQLite makes skips a global
+ * mutex (dlq never reads those statistics). Too late (SQLite already in
+ * use) it changes nothing, which is harmless. */
+static void configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int dlq_sqlite_open(const struct dlq_store_config *cfg, struct dlq_store **out, char *err,
                     size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_sqlite);
     *out = NULL;
     if (cfg->path == NULL || cfg->path[0] == '\0')
         return dlq_errf(err, errlen, DLQ_E_INVAL, "no database path");
