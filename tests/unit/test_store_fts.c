@@ -292,7 +292,8 @@ static void test_upgrade_moves_the_index_out(void **state)
     x->s = NULL;
     unlink(x->path);
     remove_index(x);
-    /* A database as dlq left it before step 7: entries indexed in dlq.db. */
+    /* A database as dlq left it before step 7: entries indexed in dlq.db
+     * (and, before step 8, an index on op_id). */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(x->path, &db), SQLITE_OK);
     for (int step = 1; step <= 6; step++)
@@ -311,6 +312,9 @@ static void test_upgrade_moves_the_index_out(void **state)
     assert_int_equal(fx_open(x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
     assert_int_equal(
         fx_int(x, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries_fts'", NULL), 0);
+    /* Step 8 dropped the op_id index the database had since step 2. */
+    assert_int_equal(
+        fx_int(x, "SELECT count(*) FROM sqlite_schema WHERE name = 'ix_entries_op'", NULL), 0);
     assert_int_equal(search(x, "puffin"), 2);
     capture_msg(x, "dlq_01HZZZZZZZZZZZZZZZZZZZZZH3", "puffin three", 3000);
     assert_int_equal(search(x, "puffin"), 3);

@@ -286,6 +286,13 @@ static const char *const steps[] = {
     " ident TEXT NOT NULL);"
     "INSERT INTO id_floor(k, hw, ident)"
     " SELECT 1, coalesce(max(id), 0), lower(hex(randomblob(16))) FROM entries;",
+
+    /* 8: no lookup goes by op_id: a bulk select only filters the rows it
+     * reads on it. Every replay inserted the entry into this index at its
+     * rowid among the op's, which is random when the op walks the entries
+     * in failed_at order; without it a 100,000-entry bulk replay over 1.1M
+     * entries runs about 18% faster (bench/run-ops' data). */
+    "DROP INDEX IF EXISTS ix_entries_op;",
 };
 
 #define NSTEPS ((int)(sizeof steps / sizeof steps[0]))
