@@ -225,11 +225,6 @@ struct sq_store {
 
 /* ---- sq_conn.c ---- */
 int dlq_sq_err(sqlite3 *db, int rc, char *err, size_t errlen, const char *what);
-/* sq_vfs.c: the VFS the writer opens the database with (WAL frames written
- * with one call each); NULL when it cannot be set up. */
-#define SQ_FRAMES_VFS "dlq-frames"
-const char *dlq_sq_frames_vfs(void);
-
 int dlq_sq_conn_open(struct sq_store *s, int writer, struct sq_conn **out, char *err,
                      size_t errlen);
 void dlq_sq_conn_close(struct sq_conn *c);
