@@ -4,12 +4,11 @@
  * open, migrate and reopen (schema version), capture of one entry and of a
  * batch with every field surviving the round trip, get by dlq_id and by
  * original task id, tenant restriction, history, idempotency (within a
- * batch, across batches, per tenant), concurrent captures from 8 threads
- * landing through group commit, groups where some requests fail (only those
- * are undone, counters included), durability across reopen, and tokens
- * (a deferred touch reaches the database on its own), and captures
- * submitted without waiting (each done exactly once, failures included).
- * Listing is tested in test_store_list.c.
+ * batch, across batches, per tenant, across the statements of a long batch), concurrent captures
+ * from 8 threads landing through group commit, groups where some requests fail (only those are
+ * undone, counters included), durability across reopen, and tokens (a deferred touch reaches the
+ * database on its own), and captures submitted without waiting (each done exactly once, failures
+ * included). Listing is tested in test_store_list.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -321,6 +320,56 @@ static void test_idempotency(void **state)
     for (int i = 0; i < 3; i++)
         dlq_entry_clear(&e[i]);
     dlq_entry_clear(&a);
+}
+
+/* A batch longer than one insert statement (sq_capture.c writes rows in
+ * statements of 64, 16, 4 and 1): a key repeated from a row already written
+ * and from a row still waiting both find their first occurrence, and every
+ * row, on either side of a statement boundary, keeps its own fields. */
+static void test_idempotency_across_a_long_batch(void **state)
+{
+    struct fx *x = *state;
+    enum { N = 150 };
+    struct dlq_entry *e = calloc(N, sizeof *e);
+    struct dlq_capture_result *r = calloc(N, sizeof *r);
+    char id[40], key[40];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "dlq_L%03d", i);
+        mk_entry(&e[i], id, "t.long", 1000 + i);
+        snprintf(key, sizeof key, "k%03d", i);
+        fset(&e[i].idempotency_key, key);
+        snprintf(key, sizeof key, "[%d]", i);
+        fset(&e[i].task_args, key);
+    }
+    fset(&e[140].idempotency_key, "k003"); /* row 3 was written with the first 64 */
+    fset(&e[141].idempotency_key, "k130"); /* row 130 still waits */
+    assert_int_equal(dlq_store_capture(x->s, e, N, "batcher", r, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(r[140].created, 0);
+    assert_string_equal(r[140].dlq_id, "dlq_L003");
+    assert_int_equal(r[141].created, 0);
+    assert_string_equal(r[141].dlq_id, "dlq_L130");
+    assert_int_equal(total_of(x->s, NULL), N - 2);
+    const int probe[] = {0, 63, 64, 127, 128, 139, 142, 149};
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
+        int i = probe[k];
+        struct dlq_entry got;
+        assert_int_equal(r[i].created, 1);
+        assert_int_equal(
+            dlq_store_get(x->s, e[i].dlq_id, NULL, &got, NULL, NULL, x->err, sizeof x->err),
+            DLQ_OK);
+        assert_string_equal(got.task_args, e[i].task_args);
+        assert_string_equal(got.idempotency_key, e[i].idempotency_key);
+        assert_int_equal(got.failed_at, e[i].failed_at);
+        dlq_entry_clear(&got);
+    }
+    struct dlq_entry gone;
+    assert_int_equal(
+        dlq_store_get(x->s, "dlq_L140", NULL, &gone, NULL, NULL, x->err, sizeof x->err),
+        DLQ_E_NOTFOUND);
+    for (int i = 0; i < N; i++)
+        dlq_entry_clear(&e[i]);
+    free(e);
+    free(r);
 }
 
 struct worker {
@@ -643,6 +692,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_capture_batch, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_across_a_long_batch, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_captures, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_with_failing_requests, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_touch_written_without_other_writes, fx_setup,

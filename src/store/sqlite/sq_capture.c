@@ -8,6 +8,7 @@
  * history event is not a row of its own: get derives it from the entry
  * (processed_at, reason, queue and the captured_by column).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,11 +60,11 @@ static int find_idem(struct sq_conn *w, const char *tenant, const char *key,
 
 /* bind_entry binds every column of e to the insert statement, in enum
  * sq_col order; tenant is e's tenant with "" for none. */
-static void bind_entry(sqlite3_stmt *st, const struct dlq_entry *e, const char *tenant)
+static void bind_entry(sqlite3_stmt *st, int base, const struct dlq_entry *e, const char *tenant)
 {
-#define T(col, v)  dlq_sq_bind_text(st, (col) + 1, (v))
-#define I(col, v)  sqlite3_bind_int64(st, (col) + 1, (v))
-#define TM(col, v) dlq_sq_bind_time(st, (col) + 1, (v))
+#define T(col, v)  dlq_sq_bind_text(st, base + (col) + 1, (v))
+#define I(col, v)  sqlite3_bind_int64(st, base + (col) + 1, (v))
+#define TM(col, v) dlq_sq_bind_time(st, base + (col) + 1, (v))
     T(SC_DLQ_ID, e->dlq_id);
     I(SC_STATUS, e->status);
     I(SC_FAILED_AT, e->failed_at);
@@ -109,7 +110,7 @@ static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char
     int code = dlq_sq_stmt(w, SQ_ENTRY_INSERT, &st, err, errlen);
     if (code != DLQ_OK)
         return code;
-    bind_entry(st, e, tenant);
+    bind_entry(st, 0, e, tenant);
     dlq_sq_bind_text(st, SC_NCOLS + 1, actor);
     /* Above every id ever given; its text is indexed by the indexer (sq_fts.c). */
     sqlite3_bind_int64(st, SC_NCOLS + 2, w->next_id);
@@ -127,44 +128,123 @@ static int insert_entry(struct sq_conn *w, const struct dlq_entry *e, const char
     return DLQ_OK;
 }
 
+/* Rows of a batch waiting for their insert: they are written a few dozen at
+ * a time by flush_rows. Their ids, counters and results are settled when
+ * they join, so only the statement is deferred. */
+#define ROWS_MAX 64
+struct rows {
+    const struct dlq_entry *e[ROWS_MAX];
+    const char *tenant[ROWS_MAX];
+    int64_t id[ROWS_MAX];
+    size_t n;
+    int retry_ids; /* a waiting row carries a retry_task_id */
+};
+
+/* flush_rows inserts the waiting rows, in order, in the fewest statements
+ * of dlq_sq_rows_sizes. */
+static int flush_rows(struct sq_conn *w, struct rows *p, const char *actor, char *err,
+                      size_t errlen)
+{
+    size_t i = 0;
+    while (i < p->n) {
+        int size = 0;
+        while ((size_t)dlq_sq_rows_sizes[size] > p->n - i)
+            size++;
+        sqlite3_stmt *st;
+        int code = dlq_sq_stmt_rows(w, size, &st, err, errlen);
+        if (code != DLQ_OK)
+            return code;
+        for (int r = 0; r < dlq_sq_rows_sizes[size]; r++, i++) {
+            int base = r * SQ_ROW_PARAMS;
+            bind_entry(st, base, p->e[i], p->tenant[i]);
+            dlq_sq_bind_text(st, base + SC_NCOLS + 1, actor);
+            sqlite3_bind_int64(st, base + SC_NCOLS + 2, p->id[i]);
+        }
+        if ((code = step_done(w, st, err, errlen, "insert entries")) != DLQ_OK)
+            return code;
+    }
+    p->n = 0;
+    p->retry_ids = 0;
+    return DLQ_OK;
+}
+
+/* waiting_idem looks (tenant, key) up among the waiting rows, as find_idem
+ * does in the table: 1 with r filled on a match, else 0. */
+static int waiting_idem(const struct rows *p, const char *tenant, const char *key,
+                        struct dlq_capture_result *r)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const char *k = p->e[i]->idempotency_key;
+        if (k && strcmp(k, key) == 0 && strcmp(p->tenant[i], tenant) == 0) {
+            snprintf(r->dlq_id, sizeof r->dlq_id, "%s", p->e[i]->dlq_id);
+            r->created = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* add_row settles e's id, counters and result and puts it among the
+ * waiting rows, flushing them when full. */
+static int add_row(struct sq_conn *w, struct rows *p, const struct dlq_entry *e, const char *tenant,
+                   const char *actor, struct dlq_capture_result *r, char *err, size_t errlen)
+{
+    /* The counters are updated once per distinct key, before the commit. */
+    int code = dlq_sq_cube_add(w->cube, tenant, e->status, e->queue, e->task_name, e->reason,
+                               e->exc_type, 1);
+    if (code != DLQ_OK)
+        return dlq_errf(err, errlen, code, "out of memory");
+    /* slice C1: hourly and failure-group counters, same transaction. */
+    if ((code = dlq_sq_capture_extras(w, e, err, errlen)) != DLQ_OK)
+        return code;
+    p->e[p->n] = e;
+    p->tenant[p->n] = tenant;
+    /* Above every id ever given; its text is indexed by the indexer (sq_fts.c). */
+    p->id[p->n] = w->next_id++;
+    p->retry_ids |= e->retry_task_id != NULL;
+    p->n++;
+    snprintf(r->dlq_id, sizeof r->dlq_id, "%s", e->dlq_id);
+    r->created = 1;
+    return p->n == ROWS_MAX ? flush_rows(w, p, actor, err, errlen) : DLQ_OK;
+}
+
 /* capture_fn is the write request: every entry of the batch, in order. Any
  * failure fails the whole request (its savepoint is rolled back). */
 static int capture_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
 {
     struct capture_req *c = arg;
+    struct rows p = {.n = 0};
     for (size_t i = 0; i < c->n; i++) {
         const struct dlq_entry *e = &c->entries[i];
         struct dlq_capture_result *r = &c->res[i];
         const char *tenant = e->tenant_id ? e->tenant_id : "";
         int code;
         if (e->idempotency_key) {
-            code = find_idem(w, tenant, e->idempotency_key, r, err, errlen);
+            code = waiting_idem(&p, tenant, e->idempotency_key, r);
+            if (code == 0)
+                code = find_idem(w, tenant, e->idempotency_key, r, err, errlen);
             if (code < 0)
                 return code;
             if (code == 1)
                 continue;
         }
-        /* slice A: a failed replay updates the entry it replays instead. */
+        /* slice A: a failed replay updates the entry it replays instead. A
+         * waiting row could be that entry only if it names it, so those
+         * are written first. */
         if (e->replay_of || e->original_task_id) {
+            if ((e->replay_of || p.retry_ids) &&
+                (code = flush_rows(w, &p, c->actor, err, errlen)) != DLQ_OK)
+                return code;
             code = dlq_sq_capture_replay(w, e, tenant, c->actor, e->processed_at, r, err, errlen);
             if (code < 0)
                 return code;
             if (code == 1)
                 continue;
         }
-        if ((code = insert_entry(w, e, tenant, c->actor, NULL, err, errlen)) != DLQ_OK)
+        if ((code = add_row(w, &p, e, tenant, c->actor, r, err, errlen)) != DLQ_OK)
             return code;
-        /* slice C1: hourly and failure-group counters, same transaction. */
-        if ((code = dlq_sq_capture_extras(w, e, err, errlen)) != DLQ_OK)
-            return code;
-        size_t len = strlen(e->dlq_id);
-        if (len >= sizeof r->dlq_id)
-            len = sizeof r->dlq_id - 1;
-        memcpy(r->dlq_id, e->dlq_id, len);
-        r->dlq_id[len] = '\0';
-        r->created = 1;
     }
-    return DLQ_OK;
+    return flush_rows(w, &p, c->actor, err, errlen);
 }
 
 /* dlq_sq_capture_insert (issue 4: a job dead-lettering) stores one new

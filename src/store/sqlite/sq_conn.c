@@ -181,6 +181,8 @@ void dlq_sq_conn_close(struct sq_conn *c)
         return;
     for (int i = 0; i < SQ_NSTMT; i++)
         sqlite3_finalize(c->st[i]);
+    for (int i = 0; i < SQ_ROWS_NSIZES; i++)
+        sqlite3_finalize(c->rows[i]);
     for (int i = 0; i < SQ_DYN_SLOTS; i++) {
         sqlite3_finalize(c->dyn[i].st);
         free(c->dyn[i].sql);
@@ -207,6 +209,53 @@ int dlq_sq_stmt(struct sq_conn *c, enum sq_sid id, sqlite3_stmt **out, char *err
         sqlite3_reset(c->st[id]);
     }
     *out = c->st[id];
+    return DLQ_OK;
+}
+
+const int dlq_sq_rows_sizes[SQ_ROWS_NSIZES] = {64, 16, 4, 1};
+
+/* rows_sql returns SQ_ENTRY_INSERT for k rows (malloc'd), NULL when out of
+ * memory. */
+static char *rows_sql(int k)
+{
+    const char *one = fixed_sql[SQ_ENTRY_INSERT];
+    const char *values = strstr(one, " VALUES(");
+    assert(values);
+    size_t head = (size_t)(values - one), cap = head + 16 + (size_t)k * SQ_ROW_PARAMS * 8;
+    char *sql = malloc(cap);
+    if (sql == NULL)
+        return NULL;
+    memcpy(sql, one, head);
+    size_t len = head + (size_t)snprintf(sql + head, cap - head, " VALUES");
+    for (int r = 0; r < k; r++) {
+        for (int i = 0; i < SQ_ROW_PARAMS; i++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s?%d", i ? "," : (r ? "),(" : "("),
+                                    r * SQ_ROW_PARAMS + i + 1);
+    }
+    snprintf(sql + len, cap - len, ")");
+    return sql;
+}
+
+/* dlq_sq_stmt_rows returns in *out the insert of dlq_sq_rows_sizes[size]
+ * entries (parameters as SQ_ENTRY_INSERT's, row r's from r * SQ_ROW_PARAMS
+ * + 1), prepared on first use and reset. Borrowed, as for dlq_sq_stmt. */
+int dlq_sq_stmt_rows(struct sq_conn *c, int size, sqlite3_stmt **out, char *err, size_t errlen)
+{
+    assert(size >= 0 && size < SQ_ROWS_NSIZES);
+    *out = NULL;
+    if (c->rows[size] == NULL) {
+        char *sql = rows_sql(dlq_sq_rows_sizes[size]);
+        if (sql == NULL)
+            return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+        int rc =
+            sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->rows[size], NULL);
+        free(sql);
+        if (rc != SQLITE_OK)
+            return dlq_sq_err(c->db, rc, err, errlen, "prepare");
+    } else {
+        sqlite3_reset(c->rows[size]);
+    }
+    *out = c->rows[size];
     return DLQ_OK;
 }
 

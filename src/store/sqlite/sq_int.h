@@ -123,9 +123,18 @@ struct sq_jdelta {
 };
 
 /* A connection and its statement caches. Used by one thread at a time. */
+/* The multi-row entry inserts (SQ_ENTRY_INSERT's columns, k rows per
+ * statement): a batch inserts its rows in a few statements of these sizes,
+ * largest first, so each index cursor stays open across the rows and an
+ * append needs no seek from the root. */
+#define SQ_ROWS_NSIZES 4
+extern const int dlq_sq_rows_sizes[SQ_ROWS_NSIZES];
+#define SQ_ROW_PARAMS (SC_NCOLS + 2) /* the columns, captured_by, id */
+
 struct sq_conn {
     sqlite3 *db;
     sqlite3_stmt *st[SQ_NSTMT];
+    sqlite3_stmt *rows[SQ_ROWS_NSIZES]; /* writer only: dlq_sq_stmt_rows */
     struct sq_dyn dyn[SQ_DYN_SLOTS];
     unsigned dyn_next;    /* next slot to evict, round-robin */
     struct sq_cube *cube; /* writer only: counter changes of the group */
@@ -229,6 +238,7 @@ int dlq_sq_conn_open(struct sq_store *s, int writer, struct sq_conn **out, char 
                      size_t errlen);
 void dlq_sq_conn_close(struct sq_conn *c);
 int dlq_sq_stmt(struct sq_conn *c, enum sq_sid id, sqlite3_stmt **out, char *err, size_t errlen);
+int dlq_sq_stmt_rows(struct sq_conn *c, int size, sqlite3_stmt **out, char *err, size_t errlen);
 int dlq_sq_stmt_dyn(struct sq_conn *c, const char *sql, sqlite3_stmt **out, char *err,
                     size_t errlen);
 int dlq_sq_exec(struct sq_conn *c, enum sq_sid id, char *err, size_t errlen);
