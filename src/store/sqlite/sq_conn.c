@@ -24,7 +24,8 @@ static const char *const fixed_sql[SQ_NSTMT] = {
     /* The partial unique index answers this without touching the table. */
     [SQ_IDEM_FIND] = "SELECT dlq_id FROM entries INDEXED BY ux_entries_idem"
                      " WHERE tenant_id = ?1 AND idempotency_key = ?2",
-    /* Column order is enum sq_col's: ?N is column N-1. */
+    /* Column order is enum sq_col's: ?N is column N-1. Prepared only as
+     * the template of the multi-row inserts (dlq_sq_stmt_rows). */
     [SQ_ENTRY_INSERT] =
         "INSERT INTO entries(dlq_id, status, failed_at, tenant_id, task_name, queue, reason,"
         " exc_type, fingerprint, original_task_id, retry_task_id, idempotency_key, processed_at,"
