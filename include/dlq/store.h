@@ -59,6 +59,10 @@ struct dlq_act {
     const struct dlq_edit *edit; /* RETRY / FORCE_RETRY: edit-and-replay, or NULL */
     const char *error_json;      /* REPLAY_FAILED: {"type","message","traceback"} text, or NULL */
     const char *op_id;           /* the bulk operation this is part of, or NULL */
+    /* act_many of a bulk operation: the op as it stood before this call,
+     * saved (as op_save does) in the same commit with n more processed, the
+     * refused ids more skipped, and its cursor as given. NULL: no save. */
+    const struct dlq_op *progress;
     int keep_attempts; /* issue 4: RETRY/FORCE_RETRY: 1 continues the entry's attempt count
                           in the replay job (reset_attempts false); 0 starts at zero */
 };

@@ -4,13 +4,13 @@
  * another, so however many are started the work stays bounded.
  *
  * A run takes the next replayable ids in keyset order from the op's stored
- * position, replays them in one commit (entries linked to the op), saves its
- * progress, and paces itself to rate_per_second. Every batch_size entries it
+ * position, replays them and saves its progress in one commit (entries
+ * linked to the op), and paces itself to rate_per_second. Every batch_size entries it
  * waits (up to outcome_timeout_s) for the outcomes of its replays, which the
  * action code counts on the op row, then applies the brake: too high a
  * failure rate over enough finished replays stops the op. Ids already
- * linked to the op are never selected again, so a run resumed after a crash
- * between a commit and its progress save replays nothing twice.
+ * linked to the op are never selected again, so a resumed run replays
+ * nothing twice.
  *
  * Waits sleep on a condition variable: cancel and shutdown wake them at
  * once. Shutdown leaves the op "running" with its position saved, and the
@@ -113,11 +113,16 @@ static int replay_chunk(struct run *u, size_t want, size_t *got, char *err, size
         u->idp[i] = u->ids[i];
         u->ridp[i] = u->rids[i];
     }
+    /* The progress is saved in the replays' own commit. */
+    struct dlq_op progress = u->op; /* shallow: u->op keeps what it points to */
+    snprintf(progress.cursor, sizeof progress.cursor, "%s", next);
+    progress.updated_at = dlq_now_ms();
     struct dlq_act a = {.action = DLQ_ACTION_RETRY,
-                        .now = dlq_now_ms(),
+                        .now = progress.updated_at,
                         .actor = u->op.actor,
                         .tenant = u->tenant,
-                        .op_id = u->op.id};
+                        .op_id = u->op.id,
+                        .progress = &progress};
     code = dlq_store_act_many(u->svc->store, u->idp, n, &a, u->ridp, NULL, u->res, err, errlen);
     if (code != DLQ_OK)
         return code;
@@ -126,9 +131,9 @@ static int replay_chunk(struct run *u, size_t want, size_t *got, char *err, size
         if (u->res[i].code != DLQ_OK)
             u->op.skipped++;
     u->op.processed += (int64_t)n;
-    snprintf(u->op.cursor, sizeof u->op.cursor, "%s", next);
-    u->op.updated_at = dlq_now_ms();
-    return dlq_store_op_save(u->svc->store, &u->op, err, errlen);
+    memcpy(u->op.cursor, progress.cursor, sizeof u->op.cursor);
+    u->op.updated_at = progress.updated_at;
+    return DLQ_OK;
 }
 
 /* check waits for the outcomes of the replays so far, then applies the

@@ -3,7 +3,8 @@
  * by filter in keyset order from a stored position (and skipping entries an
  * op already replayed), the dry-run preview, and the operations table (a
  * final state is never undone by a late progress save; finish refuses an op
- * that is not running).
+ * that is not running), and a bulk replay's progress saved in the replays'
+ * own commit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,12 +158,55 @@ static void test_ops_table(void **state)
     free(v);
 }
 
+/* act_many with a->progress saves the op in the same commit: n more
+ * processed, the refused ids more skipped, the cursor as given. */
+static void test_progress_in_the_replays_commit(void **state)
+{
+    struct fx *x = *state;
+    struct dlq_op op, got;
+    memset(&op, 0, sizeof op);
+    snprintf(op.id, sizeof op.id, "op_2");
+    snprintf(op.state, sizeof op.state, "running");
+    snprintf(op.actor, sizeof op.actor, "alice");
+    op.filter = (char *)"{}";
+    op.params = (char *)"{}";
+    op.matched = 10;
+    op.processed = 1;
+    op.created_at = op.updated_at = 5000;
+    assert_int_equal(dlq_store_op_save(x->s, &op, x->err, sizeof x->err), DLQ_OK);
+
+    const char *ids[3] = {"dlq_03", "dlq_nope", "dlq_04"};
+    const char *rids[3] = {"job_p1", "job_p2", "job_p3"};
+    struct dlq_act_result res[3];
+    struct dlq_op progress = op;
+    snprintf(progress.cursor, sizeof progress.cursor, "900:7");
+    progress.updated_at = 6000;
+    struct dlq_act a = {.action = DLQ_ACTION_RETRY,
+                        .now = 6000,
+                        .actor = "alice",
+                        .op_id = "op_2",
+                        .progress = &progress};
+    assert_int_equal(dlq_store_act_many(x->s, ids, 3, &a, rids, NULL, res, x->err, sizeof x->err),
+                     DLQ_OK);
+    assert_int_equal(res[0].code, DLQ_OK);
+    assert_int_equal(res[1].code, DLQ_E_NOTFOUND);
+    assert_int_equal(res[2].code, DLQ_OK);
+    assert_int_equal(dlq_store_op_get(x->s, "op_2", NULL, &got, x->err, sizeof x->err), DLQ_OK);
+    assert_int_equal(got.processed, 4);
+    assert_int_equal(got.skipped, 1);
+    assert_string_equal(got.cursor, "900:7");
+    assert_int_equal(got.updated_at, 6000);
+    assert_string_equal(got.state, "running");
+    dlq_op_clear(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_keyset),
         cmocka_unit_test(test_preview),
         cmocka_unit_test(test_ops_table),
+        cmocka_unit_test(test_progress_in_the_replays_commit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -320,6 +320,12 @@ static int many_body(struct pg_conn *c, void *ctx, char *err, size_t errlen)
         code = dlq_pg_job_from_entry(c, w.jrow[j], w.jrt[j], q->a, err, errlen);
     if (code == DLQ_OK && q->audit)
         code = dlq_pg_audit_write(c, q->audit, q->a->now, done, ndone, err, errlen);
+    if (code == DLQ_OK && q->a->progress) {
+        struct dlq_op op = *q->a->progress; /* shallow: saved, never freed here */
+        op.processed += (int64_t)q->n;
+        op.skipped += (int64_t)(q->n - ndone);
+        code = dlq_pg_op_save_in(c, &op, err, errlen);
+    }
     for (size_t j = 0; j < m; j++)
         dlq_pg_act_row_clear(&rows[j]);
     free(rows);

@@ -251,6 +251,8 @@ int dlq_pg_queue_settings_put(struct dlq_store *s, const struct dlq_queue_settin
                               size_t errlen);
 
 /* ---- what one slice calls in another, inside the caller's transaction ---- */
+/* pg_ops.c: op_save of the struct dlq_op op. */
+int dlq_pg_op_save_in(struct pg_conn *c, void *op, char *err, size_t errlen);
 /* pg_audit.c: one audit record; targets are audit->target_ids when set,
  * else the n ids. */
 int dlq_pg_audit_write(struct pg_conn *c, const struct dlq_audit *audit, int64_t now,

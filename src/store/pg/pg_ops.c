@@ -19,7 +19,8 @@
     "id, kind, state, tenant_id, actor, filter, params, matched, processed, succeeded, failed,"    \
     " skipped, early_stop_reason, cursor, created_at, updated_at, finished_at"
 
-static int op_save_body(struct pg_conn *c, void *ctx, char *err, size_t errlen)
+/* dlq_pg_op_save_in saves op (op_save) inside the caller's transaction. */
+int dlq_pg_op_save_in(struct pg_conn *c, void *ctx, char *err, size_t errlen)
 {
     const struct dlq_op *op = ctx;
     struct pg_params p;
@@ -56,7 +57,7 @@ static int op_save_body(struct pg_conn *c, void *ctx, char *err, size_t errlen)
 /* dlq_pg_op_save implements op_save (store.h). */
 int dlq_pg_op_save(struct dlq_store *s, const struct dlq_op *op, char *err, size_t errlen)
 {
-    return dlq_pg_tx(PG(s), op_save_body, (void *)op, err, errlen);
+    return dlq_pg_tx(PG(s), dlq_pg_op_save_in, (void *)op, err, errlen);
 }
 
 struct finish_req {

@@ -190,6 +190,12 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     }
     if (code == DLQ_OK && q->audit)
         code = dlq_sq_audit_write(w, q->audit, q->a->now, done, ndone, err, errlen);
+    if (code == DLQ_OK && q->a->progress) {
+        struct dlq_op op = *q->a->progress; /* shallow: saved, never freed here */
+        op.processed += (int64_t)q->n;
+        op.skipped += (int64_t)(q->n - ndone);
+        code = dlq_sq_op_save_in(w, &op, err, errlen);
+    }
     if (code == DLQ_OK) /* last: the job depths count only if the request stands */
         code = dlq_sq_jdelta_flush(w, &jd, err, errlen);
     dlq_sq_jdelta_free(&jd);

@@ -310,6 +310,9 @@ int dlq_sq_token_list(struct dlq_store *s, struct dlq_token **out, size_t *n, ch
 int dlq_sq_token_revoke(struct dlq_store *s, const char *id, int64_t now, char *err, size_t errlen);
 int dlq_sq_token_touch(struct dlq_store *s, const char *id, int64_t now, char *err, size_t errlen);
 
+/* sq_ops.c: op_save of the struct dlq_op op, in the caller's write request. */
+int dlq_sq_op_save_in(struct sq_conn *w, void *op, char *err, size_t errlen);
+
 /* ---- slice A: actions and audit (sq_act.c, sq_audit.c) ---- */
 int dlq_sq_act(struct dlq_store *s, const char *id, const struct dlq_act *a,
                const char *retry_task_id, const struct dlq_audit *audit, struct dlq_entry *after,

@@ -17,7 +17,8 @@
     "id, kind, state, tenant_id, actor, filter, params, matched, processed, succeeded, failed,"    \
     " skipped, early_stop_reason, cursor, created_at, updated_at, finished_at"
 
-static int op_save_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
+/* dlq_sq_op_save_in saves op (op_save) inside the caller's write request. */
+int dlq_sq_op_save_in(struct sq_conn *w, void *arg, char *err, size_t errlen)
 {
     const struct dlq_op *op = arg;
     sqlite3_stmt *st;
@@ -61,7 +62,7 @@ static int op_save_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
 /* dlq_sq_op_save implements op_save (store.h). */
 int dlq_sq_op_save(struct dlq_store *base, const struct dlq_op *op, char *err, size_t errlen)
 {
-    return dlq_sq_write((struct sq_store *)base, op_save_fn, (void *)op, err, errlen);
+    return dlq_sq_write((struct sq_store *)base, dlq_sq_op_save_in, (void *)op, err, errlen);
 }
 
 struct finish_req {
