@@ -16,12 +16,12 @@
 #include "dlq/util.h"
 
 /* ---- names ---- */
-const char *dlq_status_name(enum dlq_status s);    /* "pending_review"; NULL if unknown */
-enum dlq_status dlq_status_parse(const char *s);   /* DLQ_STATUS_NONE if unknown */
-const char *dlq_reason_name(enum dlq_reason r);    /* "max_retries_exceeded"; NULL if unknown */
-enum dlq_reason dlq_reason_parse(const char *s);   /* DLQ_REASON_NONE if unknown */
-const char *dlq_role_name(enum dlq_role r);        /* "admin"; NULL if unknown */
-enum dlq_role dlq_role_parse(const char *s);       /* DLQ_ROLE_NONE if unknown */
+const char *dlq_status_name(enum dlq_status s);  /* "pending_review"; NULL if unknown */
+enum dlq_status dlq_status_parse(const char *s); /* DLQ_STATUS_NONE if unknown */
+const char *dlq_reason_name(enum dlq_reason r);  /* "max_retries_exceeded"; NULL if unknown */
+enum dlq_reason dlq_reason_parse(const char *s); /* DLQ_REASON_NONE if unknown */
+const char *dlq_role_name(enum dlq_role r);      /* "admin"; NULL if unknown */
+enum dlq_role dlq_role_parse(const char *s);     /* DLQ_ROLE_NONE if unknown */
 /* dlq_role_allows returns 1 when role may do what perm guards. */
 int dlq_role_allows(enum dlq_role role, enum dlq_perm perm);
 
@@ -40,10 +40,10 @@ int dlq_time_parse(const char *s, int64_t *ms);
 
 /* ---- entries ---- */
 /* Limits on ingested fields (bytes). */
-#define DLQ_MAX_NAME 512      /* task_name */
-#define DLQ_MAX_SHORT 256     /* ids, queue, tenant, keys, exception type, error_code */
+#define DLQ_MAX_NAME    512   /* task_name */
+#define DLQ_MAX_SHORT   256   /* ids, queue, tenant, keys, exception type, error_code */
 #define DLQ_MAX_MESSAGE 65536 /* exception.message, resolution notes */
-#define DLQ_MAX_BATCH 1000
+#define DLQ_MAX_BATCH   1000
 
 /* dlq_entry_from_json parses one ingest body into out (zeroed first). Accepts
  * the fields of DESIGN.md section 3 that a producer may set; task_args and
@@ -74,6 +74,17 @@ int dlq_entry_to_json(const struct dlq_entry *e, const struct dlq_event *hist, s
  * message. */
 void dlq_fingerprint(const char *task_name, const char *exc_type, const char *message,
                      char out[17]);
+/* A memo of the last fingerprint computed: a batch often repeats one
+ * failure, and then the hash is not computed again. Zero-initialise it
+ * ({0}); dlq_fp_memo_free releases it. */
+struct dlq_fp_memo {
+    struct dlq_buf key; /* what was hashed */
+    char fp[17];
+};
+/* dlq_fingerprint_memo is dlq_fingerprint through the memo m. */
+void dlq_fingerprint_memo(struct dlq_fp_memo *m, const char *task_name, const char *exc_type,
+                          const char *message, char out[17]);
+void dlq_fp_memo_free(struct dlq_fp_memo *m);
 /* dlq_fingerprint_normalize returns msg with numbers, hex, uuids and quoted
  * values masked ("user 42 not found" -> "user <n> not found"). Caller frees. */
 char *dlq_fingerprint_normalize(const char *msg);

@@ -99,47 +99,88 @@ char *dlq_fingerprint_normalize(const char *msg)
     /* Once a quote of a kind finds no partner, later ones will not either:
      * remembering that keeps a message full of stray quotes linear. */
     int unclosed[2] = {0, 0};
+    size_t run = 0; /* where the plain text not yet copied starts */
     while (s[i] != '\0') {
         /* A mask starts only at a word boundary, except for numbers: "user42"
          * and "user43" are the same failure. An apostrophe inside a word
          * ("can't") does not open a quote. */
         int boundary = i == 0 || !is_alnum(s[i - 1]);
-        size_t n;
+        size_t n = 0;
         int qi = s[i] == '"';
+        const char *mask = NULL;
         if (boundary && (s[i] == '\'' || s[i] == '"') && !unclosed[qi] &&
-            (n = match_quoted(s + i)) > 0) {
-            dlq_buf_puts(&b, "<q>");
-        } else if (boundary && (n = match_uuid(s + i)) > 0) {
-            dlq_buf_puts(&b, "<uuid>");
-        } else if (boundary && (n = match_hex(s + i)) > 0) {
-            dlq_buf_puts(&b, "<hex>");
-        } else if ((n = match_number(s + i)) > 0) {
-            dlq_buf_puts(&b, "<n>");
-        } else {
+            (n = match_quoted(s + i)) > 0)
+            mask = "<q>";
+        else if (boundary && (n = match_uuid(s + i)) > 0)
+            mask = "<uuid>";
+        else if (boundary && (n = match_hex(s + i)) > 0)
+            mask = "<hex>";
+        else if ((n = match_number(s + i)) > 0)
+            mask = "<n>";
+        if (mask == NULL) {
             if (boundary && (s[i] == '\'' || s[i] == '"'))
                 unclosed[qi] = 1;
-            dlq_buf_putc(&b, (char)s[i]);
-            n = 1;
+            i++;
+            continue;
         }
+        dlq_buf_append(&b, s + run, i - run);
+        dlq_buf_puts(&b, mask);
         i += n;
+        run = i;
     }
+    dlq_buf_append(&b, s + run, i - run);
     return dlq_buf_steal(&b);
+}
+
+/* fp_key builds what the fingerprint hashes into b: task name, exception
+ * type and the normalised message, one per line. */
+static void fp_key(struct dlq_buf *b, const char *task_name, const char *exc_type,
+                   const char *message)
+{
+    char *norm = dlq_fingerprint_normalize(message);
+    dlq_buf_puts(b, task_name != NULL ? task_name : "");
+    dlq_buf_putc(b, '\n');
+    dlq_buf_puts(b, exc_type != NULL ? exc_type : "");
+    dlq_buf_putc(b, '\n');
+    /* Out of memory: hash the raw message, still deterministic. */
+    dlq_buf_puts(b, norm != NULL ? norm : (message != NULL ? message : ""));
+    free(norm);
+}
+
+static void fp_hash(const struct dlq_buf *b, char out[17])
+{
+    char hex[65] = "0000000000000000";
+    dlq_sha256_hex(b->data != NULL ? b->data : "", b->len, hex);
+    memcpy(out, hex, 16);
+    out[16] = '\0';
 }
 
 void dlq_fingerprint(const char *task_name, const char *exc_type, const char *message, char out[17])
 {
     struct dlq_buf b = {0};
-    char *norm = dlq_fingerprint_normalize(message);
-    char hex[65] = "0000000000000000";
-    dlq_buf_puts(&b, task_name != NULL ? task_name : "");
-    dlq_buf_putc(&b, '\n');
-    dlq_buf_puts(&b, exc_type != NULL ? exc_type : "");
-    dlq_buf_putc(&b, '\n');
-    /* Out of memory: hash the raw message, still deterministic. */
-    dlq_buf_puts(&b, norm != NULL ? norm : (message != NULL ? message : ""));
-    dlq_sha256_hex(b.data != NULL ? b.data : "", b.len, hex);
-    memcpy(out, hex, 16);
-    out[16] = '\0';
-    free(norm);
+    fp_key(&b, task_name, exc_type, message);
+    fp_hash(&b, out);
     dlq_buf_free(&b);
+}
+
+void dlq_fingerprint_memo(struct dlq_fp_memo *m, const char *task_name, const char *exc_type,
+                          const char *message, char out[17])
+{
+    struct dlq_buf b = {0};
+    fp_key(&b, task_name, exc_type, message);
+    if (m->key.data != NULL && b.data != NULL && m->key.len == b.len &&
+        memcmp(m->key.data, b.data, b.len) == 0) {
+        memcpy(out, m->fp, 17);
+        dlq_buf_free(&b);
+        return;
+    }
+    fp_hash(&b, out);
+    dlq_buf_free(&m->key);
+    m->key = b; /* owns it now */
+    memcpy(m->fp, out, 17);
+}
+
+void dlq_fp_memo_free(struct dlq_fp_memo *m)
+{
+    dlq_buf_free(&m->key);
 }

@@ -33,12 +33,13 @@ static int replace_string(char **slot, const char *s)
 }
 
 /* stamp fills what the service owns in one decoded entry. */
-static int stamp(struct dlq_entry *e, const char *tenant, int64_t now, const uint8_t rnd[10])
+static int stamp(struct dlq_entry *e, const char *tenant, int64_t now, const uint8_t rnd[10],
+                 struct dlq_fp_memo *memo)
 {
     char id[DLQ_ID_MAX];
     char fp[17];
     dlq_id_make("dlq", now, rnd, id, sizeof(id));
-    dlq_fingerprint(e->task_name, e->exc_type, e->exc_message, fp);
+    dlq_fingerprint_memo(memo, e->task_name, e->exc_type, e->exc_message, fp);
     if (replace_string(&e->dlq_id, id) != DLQ_OK || replace_string(&e->fingerprint, fp) != DLQ_OK)
         return DLQ_E_NOMEM;
     if (tenant && replace_string(&e->tenant_id, tenant) != DLQ_OK)
@@ -69,10 +70,14 @@ int dlq_service_capture(struct dlq_service *svc, const struct dlq_principal *p,
     rnd[0] &= 0x7f;
     int64_t now = dlq_now_ms();
     const char *tenant = dlq_service_tenant(p);
+    struct dlq_fp_memo memo = {0};
     for (size_t i = 0; i < n; i++) {
-        if (stamp(&entries[i], tenant, now, rnd) != DLQ_OK)
+        if (stamp(&entries[i], tenant, now, rnd, &memo) != DLQ_OK) {
+            dlq_fp_memo_free(&memo);
             return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+        }
         next_random(rnd);
     }
+    dlq_fp_memo_free(&memo);
     return dlq_store_capture(svc->store, entries, n, p->name, res, err, errlen);
 }

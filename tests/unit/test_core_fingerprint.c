@@ -2,6 +2,7 @@
  * test_core_fingerprint.c: message normalisation (a table of masks) and the
  * group key: messages that differ only in numbers, ids or quoted values
  * share a fingerprint; a different task, exception type or wording does not.
+ * The memo gives what dlq_fingerprint gives, repeated inputs or not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,13 +121,38 @@ static void test_fingerprint_known_value(void **state)
     assert_string_equal(out, "75a11da44c802486");
 }
 
+static void test_memo_matches_plain(void **state)
+{
+    (void)state;
+    const char *in[][3] = {
+        {"app.send", "SMTPError", "closed while sending to user 17"},
+        {"app.send", "SMTPError", "closed while sending to user 18"}, /* same key */
+        {"app.send", "SMTPError", "closed while sending to user 'x'"},
+        {"app.send", "KeyError", "closed while sending to user 'x'"},
+        {"app.sync", "KeyError", "closed while sending to user 'x'"},
+        {"app.sync", NULL, NULL},
+        {"app.send", "SMTPError", "closed while sending to user 17"},
+    };
+    struct dlq_fp_memo memo = {0};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        char plain[17], memoised[17];
+        dlq_fingerprint(in[i][0], in[i][1], in[i][2], plain);
+        dlq_fingerprint_memo(&memo, in[i][0], in[i][1], in[i][2], memoised);
+        assert_string_equal(memoised, plain);
+    }
+    char a[17], b[17];
+    dlq_fingerprint_memo(&memo, "t", "E", "one", a);
+    dlq_fingerprint_memo(&memo, "t", "E", "two", b);
+    assert_string_not_equal(a, b);
+    dlq_fp_memo_free(&memo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalize_table),
-        cmocka_unit_test(test_normalize_stray_quotes),
-        cmocka_unit_test(test_fingerprint_groups),
-        cmocka_unit_test(test_fingerprint_known_value),
+        cmocka_unit_test(test_normalize_table),    cmocka_unit_test(test_normalize_stray_quotes),
+        cmocka_unit_test(test_fingerprint_groups), cmocka_unit_test(test_fingerprint_known_value),
+        cmocka_unit_test(test_memo_matches_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
