@@ -61,7 +61,12 @@ struct dlq_act {
     const char *op_id;           /* the bulk operation this is part of, or NULL */
     /* act_many of a bulk operation: the op as it stood before this call,
      * saved (as op_save does) in the same commit with n more processed, the
-     * refused ids more skipped, and its cursor as given. NULL: no save. */
+     * refused ids more skipped, and its cursor as given. NULL: no save.
+     * With it act_many may return once committed, before the commit is on
+     * the disk: no client is told of a chunk until a later durable write
+     * (the op's end, a worker's reserve of its jobs), which carries the
+     * chunk too; a crash before loses the chunk and its progress together,
+     * and the op resumes from before it. */
     const struct dlq_op *progress;
     int keep_attempts; /* issue 4: RETRY/FORCE_RETRY: 1 continues the entry's attempt count
                           in the replay job (reset_attempts false); 0 starts at zero */

@@ -4,7 +4,8 @@
  * op already replayed), the dry-run preview, and the operations table (a
  * final state is never undone by a late progress save; finish refuses an op
  * that is not running), and a bulk replay's progress saved in the replays'
- * own commit.
+ * own commit, whose call returns at the commit (still synced, with
+ * durability full).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -200,6 +201,71 @@ static void test_progress_in_the_replays_commit(void **state)
     dlq_op_clear(&got);
 }
 
+/* With durability full a chunk returns at its commit and the syncer still
+ * syncs it: many chunks in a row, with durable writes between some, all end
+ * up on the disk (reopened), and nothing waits forever. */
+static void test_chunks_at_commit_with_full_durability(void **state)
+{
+    (void)state;
+    enum { M = 40 };
+    struct fx x;
+    struct dlq_entry es[M];
+    struct dlq_capture_result cr[M];
+    char ids[M][40], rids[M][40];
+    assert_int_equal(fx_mkdir(&x), 0);
+    assert_int_equal(fx_open(&x, DLQ_DURABILITY_FULL, 1), DLQ_OK);
+    for (int i = 0; i < M; i++) {
+        snprintf(ids[i], sizeof ids[i], "dlq_F%02d", i);
+        snprintf(rids[i], sizeof rids[i], "job_F%02d", i);
+        mk_entry(&es[i], ids[i], "task.full", 1000 + i);
+    }
+    assert_int_equal(dlq_store_capture(x.s, es, M, "test", cr, x.err, sizeof x.err), DLQ_OK);
+    struct dlq_op op;
+    memset(&op, 0, sizeof op);
+    snprintf(op.id, sizeof op.id, "op_F");
+    snprintf(op.state, sizeof op.state, "running");
+    op.filter = (char *)"{}";
+    op.params = (char *)"{}";
+    op.matched = M;
+    op.created_at = op.updated_at = 5000;
+    assert_int_equal(dlq_store_op_save(x.s, &op, x.err, sizeof x.err), DLQ_OK);
+    for (int i = 0; i < M; i += 2) {
+        const char *idp[2] = {ids[i], ids[i + 1]}, *ridp[2] = {rids[i], rids[i + 1]};
+        struct dlq_act_result res[2];
+        struct dlq_act a = {.action = DLQ_ACTION_RETRY,
+                            .now = 6000,
+                            .actor = "t",
+                            .op_id = "op_F",
+                            .progress = &op};
+        assert_int_equal(dlq_store_act_many(x.s, idp, 2, &a, ridp, NULL, res, x.err, sizeof x.err),
+                         DLQ_OK);
+        op.processed += 2;
+        if (i % 10 == 0) { /* a durable write now and then */
+            struct dlq_entry e;
+            char id[40];
+            snprintf(id, sizeof id, "dlq_G%02d", i);
+            mk_entry(&e, id, "task.other", 1);
+            assert_int_equal(dlq_store_capture(x.s, &e, 1, "test", cr, x.err, sizeof x.err),
+                             DLQ_OK);
+            dlq_entry_clear(&e);
+        }
+    }
+    dlq_store_close(x.s);
+    assert_int_equal(fx_open(&x, DLQ_DURABILITY_FULL, 0), DLQ_OK);
+    struct dlq_op got;
+    assert_int_equal(dlq_store_op_get(x.s, "op_F", NULL, &got, x.err, sizeof x.err), DLQ_OK);
+    assert_int_equal(got.processed, M);
+    dlq_op_clear(&got);
+    struct dlq_entry e;
+    assert_int_equal(dlq_store_get(x.s, ids[M - 1], NULL, &e, NULL, NULL, x.err, sizeof x.err),
+                     DLQ_OK);
+    assert_int_equal(e.status, DLQ_STATUS_RETRIED);
+    dlq_entry_clear(&e);
+    for (int i = 0; i < M; i++)
+        dlq_entry_clear(&es[i]);
+    fx_rm(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_preview),
         cmocka_unit_test(test_ops_table),
         cmocka_unit_test(test_progress_in_the_replays_commit),
+        cmocka_unit_test(test_chunks_at_commit_with_full_durability),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

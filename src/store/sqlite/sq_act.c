@@ -211,7 +211,9 @@ int dlq_sq_act_many(struct dlq_store *base, const char *const *ids, size_t n,
 {
     struct sq_store *s = (struct sq_store *)base;
     struct many_req q = {ids, n, a, retry_task_ids, audit, res};
-    int code = dlq_sq_write(s, many_fn, &q, err, errlen);
+    /* A chunk of a bulk op does not wait for its fsync (store.h, progress). */
+    int code = a->progress ? dlq_sq_write_at_commit(s, many_fn, &q, err, errlen)
+                           : dlq_sq_write(s, many_fn, &q, err, errlen);
     if (code != DLQ_OK)
         for (size_t i = 0; i < n; i++) {
             res[i].code = code;

@@ -157,6 +157,7 @@ struct sq_wreq {
     size_t errlen;
     int rc;
     int done;
+    int at_commit; /* wake the submitter at the commit; the fsync follows */
     pthread_cond_t cv;
     void (*finish)(struct sq_wreq *r);
     struct sq_wreq *next;
@@ -200,6 +201,7 @@ struct sq_store {
     int wal_fd;
     struct sq_wreq *sync_head, *sync_tail;
     pthread_cond_t sync_cv;
+    int sync_more; /* a commit awaits the fsync with nobody waiting on it */
     int sync_stop;
     int sync_started;
     int broken;
@@ -271,6 +273,8 @@ int dlq_sq_schema_step(sqlite3 *db, int to, char *err, size_t errlen);
 int dlq_sq_writer_start(struct sq_store *s, char *err, size_t errlen);
 void dlq_sq_writer_stop(struct sq_store *s);
 int dlq_sq_write(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen);
+int dlq_sq_write_at_commit(struct sq_store *s, sq_write_fn *fn, void *arg, char *err,
+                           size_t errlen);
 int dlq_sq_write_submit(struct sq_store *s, struct sq_wreq *r);
 void dlq_sq_wake(struct sq_store *s, struct sq_wreq *list);
 void dlq_sq_touch(struct sq_store *s, const char *id, int64_t at);

@@ -41,18 +41,23 @@
 #define SQ_CKPT_SYNC_FRAMES 32000
 
 /* dlq_sq_sync_submit hands a committed group to the syncer, which wakes its
- * submitters once the group is on the disk. */
+ * submitters once the group is on the disk. list NULL: a commit whose
+ * requests were woken at the commit, to be synced all the same. */
 void dlq_sq_sync_submit(struct sq_store *s, struct sq_wreq *list)
 {
-    struct sq_wreq *last = list;
-    while (last->next)
-        last = last->next;
     pthread_mutex_lock(&s->mu);
-    if (s->sync_tail)
-        s->sync_tail->next = list;
-    else
-        s->sync_head = list;
-    s->sync_tail = last;
+    if (list == NULL) {
+        s->sync_more = 1; /* a commit nobody waits on: sync it all the same */
+    } else {
+        struct sq_wreq *last = list;
+        while (last->next)
+            last = last->next;
+        if (s->sync_tail)
+            s->sync_tail->next = list;
+        else
+            s->sync_head = list;
+        s->sync_tail = last;
+    }
     pthread_cond_signal(&s->sync_cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -65,11 +70,13 @@ static void *syncer_main(void *arg)
     pthread_setname_np(pthread_self(), "dlq-sync");
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->sync_head && !s->sync_stop)
+        while (!s->sync_head && !s->sync_more && !s->sync_stop)
             pthread_cond_wait(&s->sync_cv, &s->mu);
         struct sq_wreq *list = s->sync_head;
+        int more = s->sync_more;
         s->sync_head = s->sync_tail = NULL;
-        if (list == NULL)
+        s->sync_more = 0;
+        if (list == NULL && !more)
             break; /* stopping, and nothing left */
         pthread_mutex_unlock(&s->mu);
 

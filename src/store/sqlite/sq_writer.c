@@ -168,6 +168,25 @@ static int run_group(struct sq_store *s, struct sq_wreq *list, const struct sq_t
     return 1;
 }
 
+/* split_at_commit moves the requests of list that asked to be woken at the
+ * commit to *now, keeping the order of both, and returns the rest. */
+static struct sq_wreq *split_at_commit(struct sq_wreq *list, struct sq_wreq **now)
+{
+    struct sq_wreq *rest = NULL, **rt = &rest, **nt = now;
+    for (struct sq_wreq *r = list, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        if (r->at_commit) {
+            *nt = r;
+            nt = &r->next;
+        } else {
+            *rt = r;
+            rt = &r->next;
+        }
+    }
+    return rest;
+}
+
 /* writer_main is the writer thread: wait for requests (or for touches to
  * come due), run them as one group, wake their submitters; on close, drain
  * the queue and exit. */
@@ -205,9 +224,12 @@ static void *writer_main(void *arg)
 
         int committed = run_group(s, list, t, nt);
         if (list && committed && s->sync_started) {
-            /* Durable once the syncer's fdatasync covers it. */
+            /* Durable once the syncer's fdatasync covers it; those that
+             * asked are woken now, the rest then. */
+            struct sq_wreq *now = NULL;
+            list = split_at_commit(list, &now);
             dlq_sq_sync_submit(s, list);
-            list = NULL;
+            list = now;
         }
 
         dlq_sq_wake(s, list);
@@ -266,14 +288,11 @@ static int enqueue_locked(struct sq_store *s, struct sq_wreq *r)
     return DLQ_OK;
 }
 
-/* dlq_sq_write runs fn(arg) on the writer connection in the next group
- * commit and returns its result once committed and (durability full)
- * synced: DLQ_OK means durable as the durability setting defines it.
- * DLQ_E_BUSY when the queue is full, DLQ_E_UNAVAILABLE when the store is
- * closing. */
-int dlq_sq_write(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen)
+static int write_wait(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen,
+                      int at_commit)
 {
-    struct sq_wreq r = {.fn = fn, .arg = arg, .err = err, .errlen = errlen, .rc = DLQ_OK};
+    struct sq_wreq r = {
+        .fn = fn, .arg = arg, .err = err, .errlen = errlen, .rc = DLQ_OK, .at_commit = at_commit};
     pthread_cond_init(&r.cv, NULL);
     pthread_mutex_lock(&s->mu);
     int rc = enqueue_locked(s, &r);
@@ -285,6 +304,24 @@ int dlq_sq_write(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size
     pthread_mutex_unlock(&s->mu);
     pthread_cond_destroy(&r.cv);
     return rc;
+}
+
+/* dlq_sq_write runs fn(arg) on the writer connection in the next group
+ * commit and returns its result once committed and (durability full)
+ * synced: DLQ_OK means durable as the durability setting defines it.
+ * DLQ_E_BUSY when the queue is full, DLQ_E_UNAVAILABLE when the store is
+ * closing. */
+int dlq_sq_write(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen)
+{
+    return write_wait(s, fn, arg, err, errlen, 0);
+}
+
+/* dlq_sq_write_at_commit is dlq_sq_write returning once committed, before
+ * the fsync (which the syncer still does): for work nobody outside the
+ * store acknowledges, whose durability the next durable write brings. */
+int dlq_sq_write_at_commit(struct sq_store *s, sq_write_fn *fn, void *arg, char *err, size_t errlen)
+{
+    return write_wait(s, fn, arg, err, errlen, 1);
 }
 
 /* dlq_sq_write_submit queues r (fn, arg, err and finish set) without
