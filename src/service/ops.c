@@ -70,6 +70,22 @@ static int nap(struct dlq_ops_runner *r, int64_t until_ns)
     return v;
 }
 
+/* The select of the next chunk, run on a thread of its own while the
+ * current chunk is written: the writer then finds the next chunk ready. It
+ * reads from the position after the current chunk, so the two never share
+ * an id; a select that turns out not to fit (another position or size) is
+ * dropped, as is one left over when the op ends. */
+struct prefetch {
+    pthread_t th;
+    int running;
+    struct run *u; /* the run's fields it reads do not change during it */
+    char pos[128], next[128];
+    size_t want, n;
+    char (*ids)[40];
+    int code;
+    char err[256];
+};
+
 /* A run in progress: the op as the runner knows it, and its buffers. */
 struct run {
     struct dlq_service *svc;
@@ -81,7 +97,39 @@ struct run {
     char (*rids)[40];
     const char **idp, **ridp;
     struct dlq_act_result *res;
+    struct prefetch pf;
 };
+
+static void *prefetch_main(void *arg)
+{
+    struct prefetch *p = arg;
+    p->code = dlq_store_bulk_select(p->u->svc->store, &p->u->sp.f, p->pos, p->u->op.id, p->want,
+                                    p->ids, &p->n, p->next, p->err, sizeof p->err);
+    return NULL;
+}
+
+/* prefetch_join waits for a running prefetch; 1 when it selected want ids
+ * from pos, else 0. */
+static int prefetch_join(struct prefetch *p, const char *pos, size_t want)
+{
+    if (!p->running)
+        return 0;
+    pthread_join(p->th, NULL);
+    p->running = 0;
+    return p->code == DLQ_OK && p->want == want && strcmp(p->pos, pos) == 0;
+}
+
+/* prefetch_start selects want ids from pos in the background; without a
+ * thread the next chunk is selected in line, as before. */
+static void prefetch_start(struct prefetch *p, const char *pos, size_t want)
+{
+    if (p->ids == NULL || want == 0)
+        return;
+    snprintf(p->pos, sizeof p->pos, "%s", pos);
+    p->want = want;
+    p->n = 0;
+    p->running = pthread_create(&p->th, NULL, prefetch_main, p) == 0;
+}
 
 /* finish ends the op in state (done, stopped, interrupted) unless it has
  * already ended (a cancel won). */
@@ -97,17 +145,30 @@ static void finish(struct run *u, const char *state, const char *reason)
                 reason ? reason : "");
 }
 
-/* replay_chunk selects and replays up to want entries; *got receives how
- * many ids were taken (0: none left). */
-static int replay_chunk(struct run *u, size_t want, size_t *got, char *err, size_t errlen)
+/* replay_chunk selects (or takes the prefetched) and replays up to want
+ * entries, selecting the next want_next meanwhile; *got receives how many
+ * ids were taken (0: none left). */
+static int replay_chunk(struct run *u, size_t want, size_t want_next, size_t *got, char *err,
+                        size_t errlen)
 {
     char next[128];
     size_t n = 0;
-    int code = dlq_store_bulk_select(u->svc->store, &u->sp.f, u->op.cursor, u->op.id, want, u->ids,
+    int code = DLQ_OK;
+    if (prefetch_join(&u->pf, u->op.cursor, want)) {
+        char(*t)[40] = u->ids;
+        u->ids = u->pf.ids;
+        u->pf.ids = t;
+        n = u->pf.n;
+        memcpy(next, u->pf.next, sizeof next);
+    } else {
+        code = dlq_store_bulk_select(u->svc->store, &u->sp.f, u->op.cursor, u->op.id, want, u->ids,
                                      &n, next, err, errlen);
+    }
     *got = n;
     if (code != DLQ_OK || n == 0)
         return code;
+    if (n == want)
+        prefetch_start(&u->pf, next, want_next);
     for (size_t i = 0; i < n; i++) {
         dlq_bulk_make_id("job", u->rids[i]);
         u->idp[i] = u->ids[i];
@@ -177,6 +238,20 @@ static int check(struct run *u, int last)
     return 0;
 }
 
+/* chunk_size is how many entries the next chunk takes after processed
+ * entries, since_check of them since the last check: the rest of the batch,
+ * at most what is left, and a tenth of a second's worth under a rate. */
+static int64_t chunk_size(const struct run *u, int64_t processed, int64_t since_check)
+{
+    int64_t left = u->sp.max_tasks - processed;
+    int64_t want = u->sp.batch_size - since_check;
+    if (want > left)
+        want = left;
+    if (u->sp.rate_per_second > 0 && want > u->sp.rate_per_second / 10)
+        want = u->sp.rate_per_second / 10 > 0 ? u->sp.rate_per_second / 10 : 1;
+    return want > 0 ? want : 0;
+}
+
 /* run_loop replays the op batch by batch until it ends or must be left. */
 static void run_loop(struct run *u)
 {
@@ -188,13 +263,12 @@ static void run_loop(struct run *u)
         int64_t left = u->sp.max_tasks - u->op.processed;
         int last = left <= 0;
         if (!last) {
-            int64_t want = u->sp.batch_size - since_check;
-            if (want > left)
-                want = left;
-            if (u->sp.rate_per_second > 0 && want > u->sp.rate_per_second / 10)
-                want = u->sp.rate_per_second / 10 > 0 ? u->sp.rate_per_second / 10 : 1;
+            int64_t want = chunk_size(u, u->op.processed, since_check);
+            /* If this chunk is full, the next one starts after it. */
+            int64_t after = since_check + want >= u->sp.batch_size ? 0 : since_check + want;
+            int64_t want_next = chunk_size(u, u->op.processed + want, after);
             size_t got = 0;
-            if (replay_chunk(u, (size_t)want, &got, err, sizeof err) != DLQ_OK) {
+            if (replay_chunk(u, (size_t)want, (size_t)want_next, &got, err, sizeof err) != DLQ_OK) {
                 if (aborted(u->r))
                     return;
                 finish(u, "interrupted", err);
@@ -248,6 +322,8 @@ static void run_op(struct dlq_service *svc, struct dlq_ops_runner *r, const char
     u.idp = calloc(b, sizeof *u.idp);
     u.ridp = calloc(b, sizeof *u.ridp);
     u.res = calloc(b, sizeof *u.res);
+    u.pf.u = &u;
+    u.pf.ids = calloc(b, sizeof *u.ids); /* none: no prefetch */
     if (!u.ids || !u.rids || !u.idp || !u.ridp || !u.res) {
         finish(&u, "interrupted", "out of memory");
         goto unlock;
@@ -255,6 +331,7 @@ static void run_op(struct dlq_service *svc, struct dlq_ops_runner *r, const char
     dlq_log(DLQ_LOG_INFO, "operation %s: running from position '%s' (%lld processed)", id,
             u.op.cursor, (long long)u.op.processed);
     run_loop(&u);
+    prefetch_join(&u.pf, "", 0);
 unlock:
     dlq_store_lock_release(svc->store, lock);
 out:
@@ -263,6 +340,7 @@ out:
     free(u.idp);
     free(u.ridp);
     free(u.res);
+    free(u.pf.ids);
     dlq_bulk_spec_clear(&u.sp);
     dlq_op_clear(&u.op);
 }
