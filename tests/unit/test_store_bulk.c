@@ -105,19 +105,27 @@ static void test_preview(void **state)
     dlq_bulk_preview_clear(&p);
 }
 
+/* mk_op fills op as a running replay op of 10 matches by alice, created at
+ * 5000 (borrowed filter and params). */
+static void mk_op(struct dlq_op *op, const char *id)
+{
+    memset(op, 0, sizeof *op);
+    snprintf(op->id, sizeof op->id, "%s", id);
+    snprintf(op->state, sizeof op->state, "running");
+    snprintf(op->actor, sizeof op->actor, "alice");
+    op->filter = (char *)"{}";
+    op->params = (char *)"{}";
+    op->matched = 10;
+    op->created_at = op->updated_at = 5000;
+}
+
 static void test_ops_table(void **state)
 {
     struct fx *x = *state;
     struct dlq_op op, got;
-    memset(&op, 0, sizeof op);
-    snprintf(op.id, sizeof op.id, "op_1");
-    snprintf(op.state, sizeof op.state, "running");
-    snprintf(op.actor, sizeof op.actor, "alice");
+    mk_op(&op, "op_1");
     snprintf(op.tenant_id, sizeof op.tenant_id, "t1");
     op.filter = (char *)"{\"queue\":\"q\"}";
-    op.params = (char *)"{}";
-    op.matched = 10;
-    op.created_at = op.updated_at = 5000;
     assert_int_equal(dlq_store_op_save(x->s, &op, x->err, sizeof x->err), DLQ_OK);
     op.processed = 4;
     snprintf(op.cursor, sizeof op.cursor, "1:2");
@@ -165,15 +173,8 @@ static void test_progress_in_the_replays_commit(void **state)
 {
     struct fx *x = *state;
     struct dlq_op op, got;
-    memset(&op, 0, sizeof op);
-    snprintf(op.id, sizeof op.id, "op_2");
-    snprintf(op.state, sizeof op.state, "running");
-    snprintf(op.actor, sizeof op.actor, "alice");
-    op.filter = (char *)"{}";
-    op.params = (char *)"{}";
-    op.matched = 10;
+    mk_op(&op, "op_2");
     op.processed = 1;
-    op.created_at = op.updated_at = 5000;
     assert_int_equal(dlq_store_op_save(x->s, &op, x->err, sizeof x->err), DLQ_OK);
 
     const char *ids[3] = {"dlq_03", "dlq_nope", "dlq_04"};
@@ -221,13 +222,8 @@ static void test_chunks_at_commit_with_full_durability(void **state)
     }
     assert_int_equal(dlq_store_capture(x.s, es, M, "test", cr, x.err, sizeof x.err), DLQ_OK);
     struct dlq_op op;
-    memset(&op, 0, sizeof op);
-    snprintf(op.id, sizeof op.id, "op_F");
-    snprintf(op.state, sizeof op.state, "running");
-    op.filter = (char *)"{}";
-    op.params = (char *)"{}";
+    mk_op(&op, "op_F");
     op.matched = M;
-    op.created_at = op.updated_at = 5000;
     assert_int_equal(dlq_store_op_save(x.s, &op, x.err, sizeof x.err), DLQ_OK);
     for (int i = 0; i < M; i += 2) {
         const char *idp[2] = {ids[i], ids[i + 1]}, *ridp[2] = {rids[i], rids[i + 1]};
