@@ -43,6 +43,7 @@ struct dlq_req {
     char *path;      /* as sent (still percent-encoded), no query; malloc'd */
     const char *url; /* decoded path from MHD; valid while the request is handled */
     int started;     /* the access handler has seen this request */
+    int dispatched;  /* routed once (a resumed long poll is routed again) */
     int bad_path;    /* the raw path is refused (see bad_path_detail) */
     int too_big;     /* the body passed cfg.max_body: it is being discarded */
     int dup_length;  /* harden: more than one Content-Length header (400) */

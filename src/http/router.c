@@ -330,6 +330,13 @@ static int dispatch(struct dlq_req *r)
 {
     if (r->resume) /* a handler's continuation: routed and authorized before */
         return r->resume(r);
+    /* Stopping: a request that comes now is refused, not started. Every
+     * request that could still suspend its connection was counted in flight
+     * before draining was set, so dlq_http_stop waits for it: libmicrohttpd
+     * must not stop with a connection suspended. */
+    if (!r->dispatched && atomic_load(&r->h->draining))
+        return dlq_http_fail(r, DLQ_E_UNAVAILABLE, "the server is stopping; retry in a moment");
+    r->dispatched = 1;
     if (r->too_big)
         return dlq_http_fail(r, DLQ_E_TOOBIG, "the request body is larger than %zu bytes",
                              r->h->cfg.max_body);

@@ -5,6 +5,8 @@ even when the process was killed with SIGKILL a moment after answering.
 """
 
 import re
+import signal
+import socket
 import threading
 import time
 
@@ -158,3 +160,55 @@ def test_sigterm_during_burst_finishes_in_flight(fresh_server):
     present = set(all_ids(srv.admin))
     missing = set(acked) - present
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged entries lost after SIGTERM"
+
+
+def _http_get(sock, path, secret):
+    """Sends one keep-alive GET on sock and returns (status, headers, body)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n\r\n"
+                 .encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before an answer"
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed in the middle of an answer"
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_request_arriving_while_stopping_is_refused_not_started(fresh_server):
+    """SIGTERM while a long export is in flight: the server keeps draining it, and a new
+    request on a connection accepted before gets 503 with Retry-After (it is not started,
+    so nothing new is left suspended when the server stops); the server then exits 0."""
+    srv = fresh_server().start()
+    name = uid("app.tasks.drain.")
+    for k in range(20):
+        srv.admin.ingest_batch([{"task_name": name, "original_task_id": f"o{k}-{i}",
+                                 "exception": {"type": "E", "message": "x" * 400}}
+                                for i in range(1000)])
+    export = socket.create_connection(("127.0.0.1", srv.port))
+    export.sendall(f"GET /api/v1/dlq/export?format=ndjson HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {srv.admin_secret}\r\n\r\n".encode())
+    export.recv(1024)  # the export has started; the rest is left unread for now
+    other = socket.create_connection(("127.0.0.1", srv.port))
+    status, _, _ = _http_get(other, "/healthz", srv.admin_secret)
+    assert status == 200
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert srv.proc.poll() is None, "the server stopped with an export in flight"
+    status, headers, body = _http_get(other, "/api/v1/dlq/entries?limit=1", srv.admin_secret)
+    assert status == 503, body
+    assert headers.get("retry-after") == "1"
+    assert b"stopping" in body
+    other.close()
+    export.settimeout(30)
+    while export.recv(1 << 20):
+        pass
+    export.close()
+    srv.stop()
