@@ -292,21 +292,24 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* dlq_http_stop: stop accepting, let the requests in flight finish (answers
- * now carry Connection: close so keep-alive clients let go), then stop the
- * threads. NULL is a no-op. */
+/* dlq_http_stop: refuse new requests (503, see the router), let the
+ * requests in flight finish (answers now carry Connection: close so
+ * keep-alive clients let go), then stop the threads. NULL is a no-op.
+ *
+ * The listening socket stays open until MHD_stop_daemon: libmicrohttpd's
+ * MHD_quiesce_daemon races with its own epoll worker threads (both remove
+ * the listen FD from the epoll set; the loser aborts the process with
+ * "Failed to remove listen FD from epoll set"), and a client that connects
+ * during the drain is better told 503 with Retry-After than refused. */
 void dlq_http_stop(struct dlq_http *h)
 {
     if (!h)
         return;
     atomic_store(&h->draining, 1);
-    MHD_socket ls = MHD_quiesce_daemon(h->daemon);
     dlq_service_job_close(h->svc); /* issue 4: resume every long poll (they answer 204) */
     int64_t deadline = dlq_mono_ns() + (int64_t)DRAIN_TIMEOUT_MS * 1000000;
     while (atomic_load(&h->inflight) > 0 && dlq_mono_ns() < deadline)
         sleep_ms(5);
     MHD_stop_daemon(h->daemon);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
     free(h);
 }
