@@ -5,7 +5,8 @@
  * final state is never undone by a late progress save; finish refuses an op
  * that is not running), and a bulk replay's progress saved in the replays'
  * own commit, whose call returns at the commit (still synced, with
- * durability full).
+ * durability full); and a replay op's rows read ahead by its select
+ * (SQLite) are never used once the entry changed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,6 +263,128 @@ static void test_chunks_at_commit_with_full_durability(void **state)
     fx_rm(&x);
 }
 
+/* ra_select selects up to n pending "task.ra" entries from pos for op_R
+ * (on SQLite this reads them ahead for the writer); returns how many. */
+static size_t ra_select(struct fx *x, char *pos, char (*ids)[40], size_t n)
+{
+    struct dlq_filter f;
+    dlq_filter_init(&f);
+    f.status_mask = 1u << DLQ_STATUS_PENDING_REVIEW;
+    f.task_name = "task.ra";
+    size_t got = 0;
+    assert_int_equal(
+        dlq_store_bulk_select(x->s, &f, pos, "op_R", n, ids, &got, pos, x->err, sizeof x->err),
+        DLQ_OK);
+    return got;
+}
+
+/* ra_replay replays n ids as a chunk of op_R (job ids job_<id>). */
+static void ra_replay(struct fx *x, char (*ids)[40], size_t n, const char *tenant,
+                      struct dlq_act_result *res)
+{
+    const char *idp[8], *ridp[8];
+    char rids[8][48];
+    struct dlq_op op;
+    mk_op(&op, "op_R");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(rids[i], sizeof rids[i], "job_%s", ids[i]);
+        idp[i] = ids[i];
+        ridp[i] = rids[i];
+    }
+    struct dlq_act a = {.action = DLQ_ACTION_RETRY,
+                        .now = 7000,
+                        .actor = "t",
+                        .tenant = tenant,
+                        .op_id = "op_R",
+                        .progress = &op};
+    assert_int_equal(dlq_store_act_many(x->s, idp, n, &a, ridp, NULL, res, x->err, sizeof x->err),
+                     DLQ_OK);
+}
+
+/* job_count counts the jobs of entry id whose args, queue and metadata are
+ * those given. */
+static int64_t job_count(struct fx *x, const char *id, const char *args, const char *queue,
+                         const char *metadata)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM jobs WHERE dlq_id = '%s' AND args = '%s' AND queue = '%s'"
+             " AND metadata = '%s'",
+             id, args, queue, metadata);
+    return fx_int(x, sql, NULL);
+}
+
+/* A replay op's next chunk is selected (and on SQLite read ahead) while
+ * the current one is written. Whatever changes an entry between the two,
+ * through the store or behind its back, the replay acts on the entry as it
+ * is then; unchanged, the job carries the entry's args, kwargs, metadata. */
+static void test_read_ahead_never_stale(void **state)
+{
+    (void)state;
+    enum { M = 8 };
+    struct fx x;
+    struct dlq_entry es[M];
+    struct dlq_capture_result cr[M];
+    assert_int_equal(fx_mkdir(&x), 0);
+    assert_int_equal(fx_open(&x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
+    for (int i = 0; i < M; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "dlq_RA%d", i);
+        mk_entry(&es[i], id, "task.ra", 1000 + i);
+        fset(&es[i].task_args, "[1,\"a\"]");
+        fset(&es[i].metadata, "{\"m\":1}");
+        fset(&es[i].tenant_id, "t1");
+    }
+    assert_int_equal(dlq_store_capture(x.s, es, M, "test", cr, x.err, sizeof x.err), DLQ_OK);
+    for (int i = 0; i < M; i++)
+        dlq_entry_clear(&es[i]);
+    struct dlq_op op;
+    mk_op(&op, "op_R");
+    assert_int_equal(dlq_store_op_save(x.s, &op, x.err, sizeof x.err), DLQ_OK);
+    char ids[M][40], pos[128] = "";
+    struct dlq_act_result res[M];
+
+    /* Changed through the store: resolved after the select, refused. */
+    assert_int_equal(ra_select(&x, pos, ids, 2), 2);
+    struct dlq_act r = {.action = DLQ_ACTION_RESOLVE, .now = 6500, .actor = "bob"};
+    assert_int_equal(dlq_store_act(x.s, ids[0], &r, NULL, NULL, NULL, x.err, sizeof x.err), DLQ_OK);
+    ra_replay(&x, ids, 2, NULL, res);
+    assert_int_equal(res[0].code, DLQ_E_CONFLICT);
+    assert_int_equal(res[1].code, DLQ_OK);
+    assert_int_equal(job_count(&x, ids[0], "[1,\"a\"]", "default", "{\"m\":1}"), 0);
+    assert_int_equal(job_count(&x, ids[1], "[1,\"a\"]", "default", "{\"m\":1}"), 1);
+
+    /* Changed behind the store's back (another connection): the job has
+     * the new args and queue. */
+    assert_int_equal(ra_select(&x, pos, ids, 2), 2);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE entries SET task_args = '[\"fresh\"]', queue = 'q.fresh' WHERE dlq_id = '%s'",
+             ids[0]);
+    assert_int_equal(fx_exec(&x, sql, NULL), 0);
+    ra_replay(&x, ids, 2, NULL, res);
+    assert_int_equal(res[0].code, DLQ_OK);
+    assert_int_equal(job_count(&x, ids[0], "[\"fresh\"]", "q.fresh", "{\"m\":1}"), 1);
+    assert_int_equal(job_count(&x, ids[1], "[1,\"a\"]", "default", "{\"m\":1}"), 1);
+
+    /* Another tenant's op finds none of them. */
+    assert_int_equal(ra_select(&x, pos, ids, 2), 2);
+    ra_replay(&x, ids, 2, "t2", res);
+    assert_int_equal(res[0].code, DLQ_E_NOTFOUND);
+    assert_int_equal(res[1].code, DLQ_E_NOTFOUND);
+
+    /* Unchanged: replayed with the entry's payload, once each. */
+    pos[0] = '\0';
+    assert_int_equal(ra_select(&x, pos, ids, M), 4);
+    ra_replay(&x, ids, 4, "t1", res);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(res[i].code, DLQ_OK);
+        assert_int_equal(job_count(&x, ids[i], "[1,\"a\"]", "default", "{\"m\":1}"), 1);
+    }
+    assert_int_equal(fx_int(&x, "SELECT count(*) FROM jobs", NULL), 7);
+    fx_rm(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_ops_table),
         cmocka_unit_test(test_progress_in_the_replays_commit),
         cmocka_unit_test(test_chunks_at_commit_with_full_durability),
+        cmocka_unit_test(test_read_ahead_never_stale),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

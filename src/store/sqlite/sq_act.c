@@ -31,11 +31,7 @@ static const char *const sql_by_dlq_id =
  * thousands of rows per request. The row's update then sets only the columns
  * the action changes (sq_act_apply.c), so the NULLs are never written. */
 static const char *const sql_light_by_dlq_id =
-    "SELECT e.dlq_id, e.status, e.failed_at, e.tenant_id, e.task_name, e.queue, e.reason,"
-    " e.exc_type, e.fingerprint, e.original_task_id, e.retry_task_id, e.idempotency_key,"
-    " e.processed_at, e.retries_attempted, e.retry_count, e.last_retry_at, e.resolved_at,"
-    " e.priority, e.max_replays, e.expires_at, e.updated_at, e.error_code, e.resolution_type,"
-    " e.resolved_by, e.resolution_notes, NULL, NULL, NULL, NULL, NULL, NULL, e.id, e.op_id"
+    "SELECT " SQ_ENTRY_SMALL_COLS ", NULL, NULL, NULL, NULL, NULL, NULL, e.id, e.op_id"
     " FROM entries e WHERE e.dlq_id = ?1 AND (?2 IS NULL OR e.tenant_id = ?2)";
 static const char *const sql_by_task_id =
     SEL_COLS "INDEXED BY ix_entries_orig WHERE e.original_task_id = ?1"
@@ -56,15 +52,10 @@ static int find_row(struct sq_conn *w, const char *sql, const char *key, const c
     dlq_sq_bind_text(st, 2, tenant);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        int oom = 0;
-        out->rowid = sqlite3_column_int64(st, SC_NCOLS);
-        out->op_id = dlq_sq_col_dup(st, SC_NCOLS + 1, &oom);
-        code = dlq_sq_entry_from_row(st, &out->e);
+        code = dlq_sq_act_row_read(st, out);
         sqlite3_reset(st);
-        if (code != DLQ_OK || oom) {
-            dlq_sq_act_row_clear(out);
+        if (code != DLQ_OK)
             return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
-        }
         return 1;
     }
     sqlite3_reset(st);
@@ -138,6 +129,7 @@ int dlq_sq_act(struct dlq_store *base, const char *id, const struct dlq_act *a,
 /* ---- act_many: n entries by dlq_id, one commit ---- */
 
 struct many_req {
+    struct sq_store *s;
     const char *const *ids;
     size_t n;
     const struct dlq_act *a;
@@ -160,14 +152,24 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     int full =
         q->a->edit || q->a->action == DLQ_ACTION_REPLAY_FAILED || q->a->action == DLQ_ACTION_PURGE;
     const char *sql = full ? sql_by_dlq_id : sql_light_by_dlq_id;
+    /* A bulk replay's chunk may have been read ahead (sq_preread.c). */
+    struct sq_pre pre = {0};
+    if (!full && q->a->progress)
+        dlq_sq_pre_take(q->s, w, q->ids, q->n, &pre);
     for (size_t i = 0; i < q->n && code == DLQ_OK; i++) {
         struct dlq_act_result *r = &q->res[i];
         struct sq_act_row row = {0};
         memset(r, 0, sizeof *r);
-        code = find_row(w, sql, q->ids[i], q->a->tenant, &row, err, errlen);
+        if (dlq_sq_pre_row(q->s, &pre, i, q->ids[i], &row))
+            code = q->a->tenant && strcmp(row.e.tenant_id ? row.e.tenant_id : "", q->a->tenant)
+                       ? 0 /* as find_row: another tenant's entry is not found */
+                       : 1;
+        else
+            code = find_row(w, sql, q->ids[i], q->a->tenant, &row, err, errlen);
         if (code < 0)
             break;
         if (code == 0) {
+            dlq_sq_act_row_clear(&row);
             r->code = DLQ_E_NOTFOUND;
             snprintf(r->detail, sizeof r->detail, "no entry with id '%.100s'", q->ids[i]);
             code = DLQ_OK;
@@ -199,6 +201,7 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     if (code == DLQ_OK) /* last: the job depths count only if the request stands */
         code = dlq_sq_jdelta_flush(w, &jd, err, errlen);
     dlq_sq_jdelta_free(&jd);
+    dlq_sq_pre_free(&pre);
     free(done);
     return code;
 }
@@ -210,7 +213,7 @@ int dlq_sq_act_many(struct dlq_store *base, const char *const *ids, size_t n,
                     size_t errlen)
 {
     struct sq_store *s = (struct sq_store *)base;
-    struct many_req q = {ids, n, a, retry_task_ids, audit, res};
+    struct many_req q = {s, ids, n, a, retry_task_ids, audit, res};
     /* A chunk of a bulk op does not wait for its fsync (store.h, progress). */
     int code = a->progress ? dlq_sq_write_at_commit(s, many_fn, &q, err, errlen)
                            : dlq_sq_write(s, many_fn, &q, err, errlen);

@@ -22,6 +22,21 @@ void dlq_sq_act_row_clear(struct sq_act_row *r)
     free(r->op_id);
     r->op_id = NULL;
     r->rowid = 0;
+    r->payload = 0;
+}
+
+/* dlq_sq_act_row_read fills out from the row st is on (the columns of
+ * SQ_ENTRY_COLS, then e.id and e.op_id); DLQ_E_NOMEM leaves it empty. */
+int dlq_sq_act_row_read(sqlite3_stmt *st, struct sq_act_row *out)
+{
+    int oom = 0;
+    out->rowid = sqlite3_column_int64(st, SC_NCOLS);
+    out->op_id = dlq_sq_col_dup(st, SC_NCOLS + 1, &oom);
+    if (dlq_sq_entry_from_row(st, &out->e) != DLQ_OK || oom) {
+        dlq_sq_act_row_clear(out);
+        return DLQ_E_NOMEM;
+    }
+    return DLQ_OK;
 }
 
 static int step_done(struct sq_conn *w, sqlite3_stmt *st, char *err, size_t errlen,

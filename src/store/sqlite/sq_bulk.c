@@ -63,7 +63,30 @@ static int parse_pos(const char *s, int64_t *at, int64_t *id)
     return 0;
 }
 
-/* dlq_sq_bulk_select implements bulk_select (store.h). */
+/* The columns a bulk replay's select reads ahead for the writer
+ * (sq_preread.c): the small ones and the job's args, kwargs and metadata. */
+#define PRE_COLS                                                                                   \
+    "SELECT " SQ_ENTRY_SMALL_COLS ", NULL, e.task_args, e.task_kwargs, e.metadata, NULL, NULL,"    \
+    " e.id, e.op_id"
+
+/* pre_add reads the row st is on into p's row i, within the byte budget
+ * *left; a row that does not fit, or out of memory, is left unread (the
+ * writer then reads it itself). */
+static void pre_add(sqlite3_stmt *st, struct sq_pre *p, size_t i, size_t *left)
+{
+    size_t bytes = (size_t)sqlite3_column_bytes(st, SC_TASK_ARGS) +
+                   (size_t)sqlite3_column_bytes(st, SC_TASK_KWARGS) +
+                   (size_t)sqlite3_column_bytes(st, SC_METADATA);
+    if (p->rows == NULL || bytes > *left)
+        return;
+    if (dlq_sq_act_row_read(st, &p->rows[i]) != DLQ_OK)
+        return;
+    p->rows[i].payload = 1;
+    *left -= bytes;
+}
+
+/* dlq_sq_bulk_select implements bulk_select (store.h). For a replay op
+ * (skip_op set) the rows are read ahead for the writer as well. */
 int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const char *after,
                        const char *skip_op, size_t max, char (*ids)[40], size_t *n, char next[128],
                        char *err, size_t errlen)
@@ -80,7 +103,14 @@ int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const
         snprintf(next, 128, "%s", after ? after : "");
     if (after && *after && parse_pos(after, &at, &rid) != 0)
         return dlq_errf(err, errlen, DLQ_E_INVAL, "malformed bulk position '%s'", after);
-    dlq_sq_sql_add(&b.q, "SELECT e.dlq_id, e.failed_at, e.id");
+    struct sq_pre pre = {0};
+    int ahead = skip_op && dlq_sq_pre_enabled(s);
+    size_t left = SQ_PRE_BYTES;
+    if (ahead)
+        dlq_sq_sql_add(&b.q, PRE_COLS);
+    else
+        dlq_sq_sql_add(&b.q, "SELECT e.dlq_id, e.failed_at, e.id");
+    int icol = ahead ? SC_NCOLS : 2, acol = ahead ? SC_FAILED_AT : 1;
     int code = build_from(&b, f, after && *after, at, rid, &empty, err, errlen);
     if (code != DLQ_OK || empty)
         goto done;
@@ -93,10 +123,16 @@ int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const
         goto done;
     if ((code = dlq_sq_sql_prepare(c, &b.q, &st, err, errlen)) == DLQ_OK) {
         int rc;
+        if (ahead) { /* before the read begins: see sq_preread.c */
+            pre.seq = dlq_sq_pre_snapshot(s);
+            pre.rows = calloc(max, sizeof *pre.rows);
+        }
         while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
             dlq_sq_col_copy(st, 0, ids[*n], 40);
-            snprintf(next, 128, "%" PRId64 ":%" PRId64, (int64_t)sqlite3_column_int64(st, 1),
-                     (int64_t)sqlite3_column_int64(st, 2));
+            snprintf(next, 128, "%" PRId64 ":%" PRId64, (int64_t)sqlite3_column_int64(st, acol),
+                     (int64_t)sqlite3_column_int64(st, icol));
+            if (ahead)
+                pre_add(st, &pre, *n, &left);
             (*n)++;
         }
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -104,6 +140,10 @@ int dlq_sq_bulk_select(struct dlq_store *base, const struct dlq_filter *f, const
         sqlite3_reset(st);
     }
     dlq_sq_reader_put(s, c);
+    pre.n = *n;
+    if (code == DLQ_OK && pre.rows && pre.n > 0)
+        dlq_sq_pre_put(s, &pre);
+    dlq_sq_pre_free(&pre);
 done:
     dlq_sq_where_free(&b.w);
     return code;

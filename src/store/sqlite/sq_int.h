@@ -95,6 +95,15 @@ enum sq_col {
     "e.resolution_notes, e.exc_message, e.task_args, e.task_kwargs, e.metadata, e.context, "       \
     "e.exc_traceback"
 
+/* The small columns of SQ_ENTRY_COLS, SC_DLQ_ID to SC_RESOLUTION_NOTES: an
+ * action's row read without the big text (sq_act.c, sq_bulk.c). */
+#define SQ_ENTRY_SMALL_COLS                                                                        \
+    "e.dlq_id, e.status, e.failed_at, e.tenant_id, e.task_name, e.queue, e.reason, e.exc_type, "   \
+    "e.fingerprint, e.original_task_id, e.retry_task_id, e.idempotency_key, e.processed_at, "      \
+    "e.retries_attempted, e.retry_count, e.last_retry_at, e.resolved_at, e.priority, "             \
+    "e.max_replays, e.expires_at, e.updated_at, e.error_code, e.resolution_type, e.resolved_by, "  \
+    "e.resolution_notes"
+
 /* Per-connection cache of dynamically built SQL (list queries), keyed by the
  * SQL text: a filter's shape, never its values, decides the text, so a few
  * slots cover the traffic. */
@@ -173,6 +182,17 @@ struct sq_touch {
     int64_t at;
 };
 
+/* A bulk replay's chunk read ahead (sq_preread.c): n rows in the order
+ * selected (rowid 0: not read), read after seq writer transactions. */
+#define SQ_PRE_SLOTS   2
+#define SQ_PRE_BUCKETS (1u << 16)
+#define SQ_PRE_BYTES   (4u << 20) /* most payload bytes one chunk reads ahead */
+struct sq_pre {
+    uint64_t seq;
+    size_t n;
+    struct sq_act_row *rows;
+};
+
 struct sq_store {
     struct dlq_store base; /* first: the interface's view */
     char *path;
@@ -194,6 +214,16 @@ struct sq_store {
     int running;            /* the writer thread is in its loop */
     int started;            /* the writer thread was created (join it) */
     pthread_t writer;
+
+    /* Reads ahead (sq_preread.c). txn_seq: writer transactions finished
+     * (written by the writer under mu); pre and pre_next: under mu; the
+     * marks, pre_dv and pre_valid_from: the writer thread's. */
+    uint64_t txn_seq;
+    uint64_t *pre_marks;
+    int64_t pre_dv;
+    uint64_t pre_valid_from;
+    struct sq_pre pre[SQ_PRE_SLOTS];
+    unsigned pre_next;
 
     /* Syncer (durability full): committed groups awaiting the fdatasync of
      * the WAL (wal_fd) that makes them durable; guarded by mu. broken: a
@@ -340,8 +370,10 @@ struct sq_act_row {
     struct dlq_entry e;
     sqlite3_int64 rowid;
     char *op_id;
+    int payload; /* e's task_args, task_kwargs and metadata are the row's */
 };
 void dlq_sq_act_row_clear(struct sq_act_row *r);
+int dlq_sq_act_row_read(sqlite3_stmt *st, struct sq_act_row *out);
 int dlq_sq_act_apply(struct sq_conn *w, struct sq_act_row *r, const struct dlq_act *a,
                      const char *retry_task_id, char *err, size_t errlen);
 /* dlq_sq_capture_replay: capture calls it before inserting e; 1 when e was a
@@ -357,6 +389,18 @@ int dlq_sq_bulk_select(struct dlq_store *s, const struct dlq_filter *f, const ch
                        char *err, size_t errlen);
 int dlq_sq_bulk_preview(struct dlq_store *s, const struct dlq_filter *f, int64_t max,
                         struct dlq_bulk_preview *out, char *err, size_t errlen);
+/* sq_preread.c: a bulk replay's rows read ahead on a reader for the writer. */
+void dlq_sq_pre_attach(struct sq_store *s);
+void dlq_sq_pre_txn_done(struct sq_store *s);
+int dlq_sq_pre_enabled(struct sq_store *s);
+uint64_t dlq_sq_pre_snapshot(struct sq_store *s);
+void dlq_sq_pre_put(struct sq_store *s, struct sq_pre *p);
+int dlq_sq_pre_take(struct sq_store *s, struct sq_conn *w, const char *const *ids, size_t n,
+                    struct sq_pre *out);
+int dlq_sq_pre_row(struct sq_store *s, struct sq_pre *p, size_t i, const char *id,
+                   struct sq_act_row *out);
+void dlq_sq_pre_free(struct sq_pre *p);
+void dlq_sq_pre_close(struct sq_store *s);
 int dlq_sq_op_save(struct dlq_store *s, const struct dlq_op *op, char *err, size_t errlen);
 int dlq_sq_op_finish(struct dlq_store *s, const char *id, const char *tenant, const char *state,
                      const char *reason, int64_t now, char *err, size_t errlen);

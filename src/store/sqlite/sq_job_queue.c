@@ -37,45 +37,30 @@ static const char *args_of(const char *args, char **owned)
     return *owned;
 }
 
-/* The entry's text columns are read by rowid and bound to the insert
- * straight from the read statement (no copies); the row as found by the
- * action (r->e) may lack them (a bulk replay reads light rows). */
-int dlq_sq_job_from_entry(struct sq_conn *w, const struct sq_act_row *r, const char *job_id,
-                          const struct dlq_act *a, struct sq_jdelta *d, char *err, size_t errlen)
+/* insert_job inserts the replay job of r with the entry's args, kwargs and
+ * metadata (NULL: none). */
+static int insert_job(struct sq_conn *w, const struct sq_act_row *r, const char *job_id,
+                      const struct dlq_act *a, const char *args_text, const char *kwargs,
+                      const char *metadata, struct sq_jdelta *d, char *err, size_t errlen)
 {
-    sqlite3_stmt *rd, *st;
-    int code = dlq_sq_stmt_dyn(w,
-                               "SELECT task_args, task_kwargs, metadata FROM entries"
-                               " WHERE id = ?1",
-                               &rd, err, errlen);
-    if (code == DLQ_OK)
-        code = dlq_sq_stmt_dyn(
-            w,
-            "INSERT OR IGNORE INTO jobs(job_id, queue, task_name, tenant_id, state, priority,"
-            " run_at, attempt, max_retries, timeout_s, backoff_base_ms, backoff_factor,"
-            " backoff_max_ms, replay_of, target, created_at, updated_at, dlq_id, args, kwargs,"
-            " metadata) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-            " coalesce((SELECT target FROM queue_settings WHERE queue = ?2), 0), ?6, ?6, ?13,"
-            " ?14, ?15, ?16)",
-            &st, err, errlen);
+    sqlite3_stmt *st;
+    int code = dlq_sq_stmt_dyn(
+        w,
+        "INSERT OR IGNORE INTO jobs(job_id, queue, task_name, tenant_id, state, priority,"
+        " run_at, attempt, max_retries, timeout_s, backoff_base_ms, backoff_factor,"
+        " backoff_max_ms, replay_of, target, created_at, updated_at, dlq_id, args, kwargs,"
+        " metadata) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " coalesce((SELECT target FROM queue_settings WHERE queue = ?2), 0), ?6, ?6, ?13,"
+        " ?14, ?15, ?16)",
+        &st, err, errlen);
     if (code != DLQ_OK)
         return code;
-    sqlite3_bind_int64(rd, 1, r->rowid);
-    int rc = sqlite3_step(rd);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(rd);
-        return dlq_sq_err(w->db, rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc, err, errlen,
-                          "read replayed entry");
-    }
     const struct dlq_entry *e = &r->e;
     const char *queue = e->queue && e->queue[0] ? e->queue : "default";
-    const char *kwargs = (const char *)sqlite3_column_text(rd, 1);
     char *owned;
-    const char *args = args_of((const char *)sqlite3_column_text(rd, 0), &owned);
-    if (args == NULL) {
-        sqlite3_reset(rd);
+    const char *args = args_of(args_text, &owned);
+    if (args == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
-    }
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, queue, -1, SQLITE_STATIC);
     dlq_sq_bind_text(st, 3, e->task_name);
@@ -93,13 +78,43 @@ int dlq_sq_job_from_entry(struct sq_conn *w, const struct sq_act_row *r, const c
     dlq_sq_bind_text(st, 13, e->dlq_id);
     sqlite3_bind_text(st, 14, args, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 15, kwargs && kwargs[0] == '{' ? kwargs : "{}", -1, SQLITE_STATIC);
-    sqlite3_bind_value(st, 16, sqlite3_column_value(rd, 2));
+    dlq_sq_bind_text(st, 16, metadata);
     code = dlq_sq_job_step(w, st, err, errlen, "create replay job");
-    sqlite3_reset(rd);
     free(owned);
     /* No change: the job id existed already (nothing new to count). */
     if (code == DLQ_OK && sqlite3_changes(w->db) == 1)
         dlq_sq_jdelta_add(d, queue, e->tenant_id, DLQ_JOB_QUEUED, 1);
+    return code;
+}
+
+/* The entry's args, kwargs and metadata come from r when it holds them (a
+ * row read ahead), else from the row, read by rowid and bound straight from
+ * the read statement (the row as found by the action may lack them: a bulk
+ * replay reads light rows). */
+int dlq_sq_job_from_entry(struct sq_conn *w, const struct sq_act_row *r, const char *job_id,
+                          const struct dlq_act *a, struct sq_jdelta *d, char *err, size_t errlen)
+{
+    if (r->payload)
+        return insert_job(w, r, job_id, a, r->e.task_args, r->e.task_kwargs, r->e.metadata, d, err,
+                          errlen);
+    sqlite3_stmt *rd;
+    int code = dlq_sq_stmt_dyn(w,
+                               "SELECT task_args, task_kwargs, metadata FROM entries"
+                               " WHERE id = ?1",
+                               &rd, err, errlen);
+    if (code != DLQ_OK)
+        return code;
+    sqlite3_bind_int64(rd, 1, r->rowid);
+    int rc = sqlite3_step(rd);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(rd);
+        return dlq_sq_err(w->db, rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc, err, errlen,
+                          "read replayed entry");
+    }
+    code = insert_job(w, r, job_id, a, (const char *)sqlite3_column_text(rd, 0),
+                      (const char *)sqlite3_column_text(rd, 1),
+                      (const char *)sqlite3_column_text(rd, 2), d, err, errlen);
+    sqlite3_reset(rd);
     return code;
 }
 

@@ -133,6 +133,7 @@ static void free_store(struct sq_store *s)
     /* The writer's connection closes last: as the last connection it runs
      * the final checkpoint and removes the WAL. */
     dlq_sq_conn_close(s->w);
+    dlq_sq_pre_close(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work_cv);
     pthread_mutex_destroy(&s->ck_mu);

@@ -223,6 +223,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         int committed = run_group(s, list, t, nt);
+        dlq_sq_pre_txn_done(s); /* before any waiter can read again */
         if (list && committed && s->sync_started) {
             /* Durable once the syncer's fdatasync covers it; those that
              * asked are woken now, the rest then. */
@@ -415,6 +416,8 @@ int dlq_sq_writer_start(struct sq_store *s, char *err, size_t errlen)
     int code = load_next_id(s->w, err, errlen);
     if (code == DLQ_OK)
         code = dlq_sq_sync_start(s, err, errlen);
+    if (code == DLQ_OK)
+        dlq_sq_pre_attach(s);
     if (code != DLQ_OK)
         return code;
     s->running = 1;
