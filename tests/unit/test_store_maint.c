@@ -97,6 +97,28 @@ static void test_expire(void **state)
     dlq_events_free(h, nh);
 }
 
+/* Expiry by expires_at and by age together, in batches: each entry expires
+ * once, and a batch counts every entry it expired (none twice) even when
+ * both conditions pick it; the expires_at half walks its own index. */
+static void test_expire_both_ways_in_batches(void **state)
+{
+    struct fx *x = *state;
+    put(x, "c", 5, 100, NULL, 200); /* by age before 400 and by expires_at */
+    put(x, "d", 5, 300, NULL, 0);   /* by age only */
+    put(x, "e", 5, 500, NULL, 0);   /* neither */
+    assert_int_equal(step(x, DLQ_ACTION_EXPIRE, 103, 300, 10), 5); /* c0-c2 both ways */
+    assert_int_equal(step(x, DLQ_ACTION_EXPIRE, 400, 300, 4), 4);
+    assert_int_equal(step(x, DLQ_ACTION_EXPIRE, 400, 300, 4), 1);
+    assert_int_equal(step(x, DLQ_ACTION_EXPIRE, 400, 300, 4), 0);
+    assert_int_equal(total(x, BIT(DLQ_STATUS_EXPIRED), NULL), 10);
+    assert_int_equal(total(x, BIT(DLQ_STATUS_PENDING_REVIEW), NULL), 5);
+    assert_int_equal(fx_int(x,
+                            "SELECT count(*) FROM sqlite_schema WHERE name = 'ix_entries_expires'",
+                            "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_entries_expires'"
+                            " AND schemaname = current_schema()"),
+                     1);
+}
+
 static void test_archive_and_purge_in_batches(void **state)
 {
     struct fx *x = *state;
@@ -248,6 +270,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_expire, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_expire_both_ways_in_batches, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_archive_and_purge_in_batches, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cleanup, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_export_pages, fx_setup, fx_teardown),

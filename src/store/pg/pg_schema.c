@@ -305,6 +305,12 @@ static const char *const steps[] = {
     /* 8: no lookup goes by op_id (bulk selects only filter on it), and every
      * replay moved the entry in this index: dropped, as on SQLite. */
     "DROP INDEX IF EXISTS ix_entries_op;",
+
+    /* 9: expiry finds pending entries past their expires_at through this
+     * index rather than walking every pending entry each interval, as on
+     * SQLite. Entries without expires_at are not in it. */
+    "CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries(expires_at)"
+    " WHERE status = 1 AND expires_at IS NOT NULL;",
 };
 // clang-format on
 

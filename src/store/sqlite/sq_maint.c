@@ -189,7 +189,9 @@ static int change_row(struct sq_conn *w, const struct mrow *r, int to, int64_t n
 struct batch {
     enum dlq_action action; /* EXPIRE, ARCHIVE or PURGE; DLQ_ACTION_COUNT: cleanup */
     char cond[200];
-    const char *ix; /* index the pick walks, or NULL: the planner's choice */
+    const char *ix;      /* index the pick walks, or NULL: the planner's choice */
+    const char *pick[2]; /* the pick's own queries (?1, ?2, ?3: limit), in turn, or NULL:
+                            one by ix and cond */
     int64_t now, cutoff;
     const char *tenant;
     int64_t *ids;
@@ -213,21 +215,31 @@ static int pick(struct sq_store *s, struct batch *b, int limit, char *err, size_
 {
     char sql[400];
     struct sq_conn *c;
-    sqlite3_stmt *st;
     snprintf(sql, sizeof sql, "SELECT id FROM entries%s%s WHERE %s LIMIT ?3",
              b->ix ? " INDEXED BY " : "", b->ix ? b->ix : "", b->cond);
+    const char *q[2] = {b->pick[0] ? b->pick[0] : sql, b->pick[0] ? b->pick[1] : NULL};
     b->ids = malloc((size_t)limit * sizeof *b->ids);
     if (b->ids == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     int code = dlq_sq_reader_get(s, &c, err, errlen);
     if (code != DLQ_OK)
         return code;
-    if ((code = dlq_sq_stmt_dyn(c, sql, &st, err, errlen)) == DLQ_OK) {
+    for (int k = 0; k < 2 && q[k] && code == DLQ_OK && b->nids < (size_t)limit; k++) {
+        sqlite3_stmt *st;
+        size_t first = b->nids; /* a later query skips what an earlier one picked */
+        if ((code = dlq_sq_stmt_dyn(c, q[k], &st, err, errlen)) != DLQ_OK)
+            break;
         bind_vals(st, b);
         sqlite3_bind_int(st, 3, limit);
         int rc = SQLITE_DONE;
-        while (b->nids < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
-            b->ids[b->nids++] = sqlite3_column_int64(st, 0);
+        while (b->nids < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            size_t j = 0;
+            while (j < first && b->ids[j] != id)
+                j++;
+            if (j == first)
+                b->ids[b->nids++] = id;
+        }
         if (b->nids < (size_t)limit && rc != SQLITE_DONE)
             code = dlq_sq_err(c->db, rc, err, errlen, "find entries for maintenance");
         sqlite3_reset(st);
@@ -310,6 +322,11 @@ int dlq_sq_maint_step(struct dlq_store *base, enum dlq_action action, int64_t cu
         snprintf(b.cond, sizeof b.cond,
                  "status = 1 AND ((expires_at IS NOT NULL AND expires_at <= ?1)"
                  " OR (?2 > 0 AND failed_at < ?2))");
+        /* Each half walks only what it matches, not every pending entry. */
+        b.pick[0] = "SELECT id FROM entries INDEXED BY ix_entries_status"
+                    " WHERE status = 1 AND ?2 > 0 AND failed_at < ?2 LIMIT ?3";
+        b.pick[1] = "SELECT id FROM entries INDEXED BY ix_entries_expires"
+                    " WHERE status = 1 AND expires_at IS NOT NULL AND expires_at <= ?1 LIMIT ?3";
         break;
     case DLQ_ACTION_ARCHIVE:
         snprintf(b.cond, sizeof b.cond,

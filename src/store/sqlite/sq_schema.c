@@ -293,6 +293,15 @@ static const char *const steps[] = {
      * in failed_at order; without it a 100,000-entry bulk replay over 1.1M
      * entries runs about 18% faster (bench/run-ops' data). */
     "DROP INDEX IF EXISTS ix_entries_op;",
+
+    /* 9: expiry finds pending entries past their expires_at through this
+     * index instead of walking every pending entry (the whole status=1
+     * range of ix_entries_status, reading each row) every interval: on
+     * 500,000 pending entries that walk was ~1.8 s of CPU a minute on an
+     * idle server. Entries without expires_at are not in it, so replays
+     * and other status changes of those pay nothing for it. */
+    "CREATE INDEX IF NOT EXISTS ix_entries_expires ON entries(expires_at)"
+    " WHERE status = 1 AND expires_at IS NOT NULL;",
 };
 
 #define NSTEPS ((int)(sizeof steps / sizeof steps[0]))
