@@ -149,6 +149,8 @@ int dlq_sq_conn_open(struct sq_store *s, int writer, struct sq_conn **out, char 
         goto fail;
     }
     if (writer) {
+        /* journal_size_limit: the WAL's size at its checkpoint thresholds
+         * (sq_sync.c), so a restarted WAL is reused, not cut and regrown. */
         char sync[64];
         snprintf(sync, sizeof sync, "PRAGMA synchronous=%s",
                  s->durability == DLQ_DURABILITY_FULL ? "FULL" : "NORMAL");
@@ -156,7 +158,7 @@ int dlq_sq_conn_open(struct sq_store *s, int writer, struct sq_conn **out, char 
             (code = pragma(c->db, sync, err, errlen)) != DLQ_OK ||
             (code = pragma(c->db,
                            "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;"
-                           " PRAGMA journal_size_limit=67108864; PRAGMA foreign_keys=OFF",
+                           " PRAGMA journal_size_limit=268435456; PRAGMA foreign_keys=OFF",
                            err, errlen)) != DLQ_OK)
             goto fail;
     } else {
