@@ -268,13 +268,23 @@ int dlq_sq_stmt_rows(struct sq_conn *c, int size, sqlite3_stmt **out, char *err,
 int dlq_sq_stmt_dyn(struct sq_conn *c, const char *sql, sqlite3_stmt **out, char *err,
                     size_t errlen)
 {
-    for (int i = 0; i < SQ_DYN_SLOTS; i++) {
-        if (c->dyn[i].sql && strcmp(c->dyn[i].sql, sql) == 0) {
-            sqlite3_reset(c->dyn[i].st);
-            sqlite3_clear_bindings(c->dyn[i].st);
-            *out = c->dyn[i].st;
-            return DLQ_OK;
-        }
+    /* Most callers pass a string literal, the same pointer every time: a
+     * slot that matched that pointer before is checked first, so the usual
+     * lookup is one compare rather than one per slot. The text is always
+     * compared, since a caller's buffer may hold other SQL at that address. */
+    int hit = -1;
+    for (int i = 0; i < SQ_DYN_SLOTS && hit < 0; i++)
+        if (c->dyn[i].key == sql && c->dyn[i].sql && strcmp(c->dyn[i].sql, sql) == 0)
+            hit = i;
+    for (int i = 0; i < SQ_DYN_SLOTS && hit < 0; i++)
+        if (c->dyn[i].sql && strcmp(c->dyn[i].sql, sql) == 0)
+            hit = i;
+    if (hit >= 0) {
+        c->dyn[hit].key = sql;
+        sqlite3_reset(c->dyn[hit].st);
+        sqlite3_clear_bindings(c->dyn[hit].st);
+        *out = c->dyn[hit].st;
+        return DLQ_OK;
     }
     *out = NULL;
     sqlite3_stmt *st = NULL;
@@ -291,6 +301,7 @@ int dlq_sq_stmt_dyn(struct sq_conn *c, const char *sql, sqlite3_stmt **out, char
     sqlite3_finalize(d->st);
     free(d->sql);
     d->sql = copy;
+    d->key = sql;
     d->st = st;
     *out = st;
     return DLQ_OK;

@@ -110,6 +110,7 @@ enum sq_col {
 #define SQ_DYN_SLOTS 64 /* issue 4: the job statements joined the writer's set */
 struct sq_dyn {
     char *sql;
+    const void *key; /* the caller's pointer when last found: tried first */
     sqlite3_stmt *st;
 };
 
