@@ -385,6 +385,76 @@ static void test_read_ahead_never_stale(void **state)
     fx_rm(&x);
 }
 
+/* A chunk larger than the statements that insert its events and jobs
+ * together (32, 8 and 1 rows): every entry gets one event and one job, with
+ * its own payload, and the jobs are created in the chunk's order. */
+static void test_chunk_rows_in_order(void **state)
+{
+    (void)state;
+    enum { M = 43 };
+    struct fx x;
+    struct dlq_entry es[M];
+    struct dlq_capture_result cr[M];
+    char ids[M][40], rids[M][40], args[M][16];
+    const char *idp[M], *ridp[M];
+    assert_int_equal(fx_mkdir(&x), 0);
+    assert_int_equal(fx_open(&x, DLQ_DURABILITY_NORMAL, 1), DLQ_OK);
+    for (int i = 0; i < M; i++) {
+        snprintf(ids[i], sizeof ids[i], "dlq_MR%02d", i);
+        snprintf(rids[i], sizeof rids[i], "job_MR%02d", i);
+        snprintf(args[i], sizeof args[i], "[%d]", i);
+        mk_entry(&es[i], ids[i], "task.mr", 1000 + i);
+        fset(&es[i].task_args, args[i]);
+        idp[i] = ids[i];
+        ridp[i] = rids[i];
+    }
+    assert_int_equal(dlq_store_capture(x.s, es, M, "test", cr, x.err, sizeof x.err), DLQ_OK);
+    for (int i = 0; i < M; i++)
+        dlq_entry_clear(&es[i]);
+    struct dlq_op op;
+    mk_op(&op, "op_MR");
+    assert_int_equal(dlq_store_op_save(x.s, &op, x.err, sizeof x.err), DLQ_OK);
+    struct dlq_filter f;
+    dlq_filter_init(&f);
+    f.task_name = "task.mr";
+    char sel[M][40], pos[128] = "";
+    size_t n = 0;
+    assert_int_equal(
+        dlq_store_bulk_select(x.s, &f, pos, "op_MR", M, sel, &n, pos, x.err, sizeof x.err), DLQ_OK);
+    assert_int_equal(n, M);
+    struct dlq_act_result res[M];
+    struct dlq_act a = {
+        .action = DLQ_ACTION_RETRY, .now = 7000, .actor = "t", .op_id = "op_MR", .progress = &op};
+    assert_int_equal(dlq_store_act_many(x.s, idp, M, &a, ridp, NULL, res, x.err, sizeof x.err),
+                     DLQ_OK);
+    for (int i = 0; i < M; i++)
+        assert_int_equal(res[i].code, DLQ_OK);
+    assert_int_equal(fx_int(&x,
+                            "SELECT count(*) FROM jobs j JOIN entries e ON e.dlq_id = j.dlq_id"
+                            " WHERE e.task_name = 'task.mr' AND j.args = e.task_args"
+                            " AND j.job_id = 'job_MR' || substr(e.dlq_id, 7)",
+                            NULL),
+                     M);
+    assert_int_equal(fx_int(&x,
+                            "SELECT count(*) FROM jobs a JOIN jobs b ON a.job_id < b.job_id"
+                            " AND a.id > b.id WHERE a.task_name = 'task.mr'"
+                            " AND b.task_name = 'task.mr'",
+                            NULL),
+                     0);
+    assert_int_equal(fx_int(&x,
+                            "SELECT count(DISTINCT v.entry_id) FROM entry_events v"
+                            " JOIN entries e ON e.id = v.entry_id"
+                            " WHERE e.task_name = 'task.mr' AND v.event = 'replayed'",
+                            NULL),
+                     M);
+    assert_int_equal(fx_int(&x,
+                            "SELECT count(*) FROM entry_events v JOIN entries e"
+                            " ON e.id = v.entry_id WHERE e.task_name = 'task.mr'",
+                            NULL),
+                     M); /* one each, none twice */
+    fx_rm(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_progress_in_the_replays_commit),
         cmocka_unit_test(test_chunks_at_commit_with_full_durability),
         cmocka_unit_test(test_read_ahead_never_stale),
+        cmocka_unit_test(test_chunk_rows_in_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

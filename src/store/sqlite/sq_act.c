@@ -142,11 +142,16 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
 {
     struct many_req *q = arg;
     const char **done = calloc(q->n ? q->n : 1, sizeof *done);
+    /* The rows live until the end: the jobs kept in jb point into them. */
+    struct sq_act_row *rows = calloc(q->n ? q->n : 1, sizeof *rows);
     struct sq_jdelta jd = {0}; /* issue 4: depths of the replay jobs */
     size_t ndone = 0;
     int code = DLQ_OK;
-    if (done == NULL)
+    if (done == NULL || rows == NULL) {
+        free(done);
+        free(rows);
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+    }
     /* Edits and purges need the big columns (history before/after, the
      * full-text delete); the rest read the light row. */
     int full =
@@ -156,40 +161,58 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     struct sq_pre pre = {0};
     if (!full && q->a->progress)
         dlq_sq_pre_take(q->s, w, q->ids, q->n, &pre);
+    /* History events and the jobs of rows read ahead go in together at the
+     * end (sq_act_rows.c), in the order they came. */
+    struct sq_evbuf ev = {0};
+    struct sq_jobbuf jb = {0};
+    if (!full)
+        w->evbuf = &ev;
     for (size_t i = 0; i < q->n && code == DLQ_OK; i++) {
         struct dlq_act_result *r = &q->res[i];
-        struct sq_act_row row = {0};
+        struct sq_act_row *row = &rows[i];
         memset(r, 0, sizeof *r);
-        if (dlq_sq_pre_row(q->s, &pre, i, q->ids[i], &row))
-            code = q->a->tenant && strcmp(row.e.tenant_id ? row.e.tenant_id : "", q->a->tenant)
+        if (dlq_sq_pre_row(q->s, &pre, i, q->ids[i], row))
+            code = q->a->tenant && strcmp(row->e.tenant_id ? row->e.tenant_id : "", q->a->tenant)
                        ? 0 /* as find_row: another tenant's entry is not found */
                        : 1;
         else
-            code = find_row(w, sql, q->ids[i], q->a->tenant, &row, err, errlen);
+            code = find_row(w, sql, q->ids[i], q->a->tenant, row, err, errlen);
         if (code < 0)
             break;
         if (code == 0) {
-            dlq_sq_act_row_clear(&row);
+            dlq_sq_act_row_clear(row);
             r->code = DLQ_E_NOTFOUND;
             snprintf(r->detail, sizeof r->detail, "no entry with id '%.100s'", q->ids[i]);
             code = DLQ_OK;
             continue;
         }
-        code = dlq_sq_act_apply(w, &row, q->a, q->rtids ? q->rtids[i] : NULL, r->detail,
+        code = dlq_sq_act_apply(w, row, q->a, q->rtids ? q->rtids[i] : NULL, r->detail,
                                 sizeof r->detail);
         if (code == DLQ_E_CONFLICT) {
             r->code = code;
             code = DLQ_OK;
         } else if (code == DLQ_OK) {
-            r->status = row.e.status;
+            r->status = row->e.status;
             done[ndone++] = q->ids[i];
-            if (is_replay(q->a) && q->rtids && q->rtids[i])
-                code = dlq_sq_job_from_entry(w, &row, q->rtids[i], q->a, &jd, err, errlen);
+            if (is_replay(q->a) && q->rtids && q->rtids[i]) {
+                if (row->payload) {
+                    if (dlq_sq_jobbuf_add(&jb, row, q->rtids[i]) != DLQ_OK)
+                        code = dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
+                } else { /* the jobs kept first, so they keep their order */
+                    code = dlq_sq_jobbuf_flush(w, &jb, q->a, &jd, err, errlen);
+                    if (code == DLQ_OK)
+                        code = dlq_sq_job_from_entry(w, row, q->rtids[i], q->a, &jd, err, errlen);
+                }
+            }
         } else {
             snprintf(err, errlen, "%s", r->detail);
         }
-        dlq_sq_act_row_clear(&row);
     }
+    w->evbuf = NULL;
+    if (code == DLQ_OK)
+        code = dlq_sq_evbuf_flush(w, &ev, err, errlen);
+    if (code == DLQ_OK)
+        code = dlq_sq_jobbuf_flush(w, &jb, q->a, &jd, err, errlen);
     if (code == DLQ_OK && q->audit)
         code = dlq_sq_audit_write(w, q->audit, q->a->now, done, ndone, err, errlen);
     if (code == DLQ_OK && q->a->progress) {
@@ -201,6 +224,11 @@ static int many_fn(struct sq_conn *w, void *arg, char *err, size_t errlen)
     if (code == DLQ_OK) /* last: the job depths count only if the request stands */
         code = dlq_sq_jdelta_flush(w, &jd, err, errlen);
     dlq_sq_jdelta_free(&jd);
+    dlq_sq_evbuf_free(&ev);
+    dlq_sq_jobbuf_free(&jb);
+    for (size_t i = 0; i < q->n; i++)
+        dlq_sq_act_row_clear(&rows[i]);
+    free(rows);
     dlq_sq_pre_free(&pre);
     free(done);
     return code;

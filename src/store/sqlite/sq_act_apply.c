@@ -63,6 +63,10 @@ static int replace(char **field, const char *v)
 static int add_event(struct sq_conn *w, sqlite3_int64 rowid, int64_t at, const char *event,
                      const char *actor, const char *details, char *err, size_t errlen)
 {
+    if (w->evbuf) /* a bulk action inserts its events together (sq_act_rows.c) */
+        return dlq_sq_evbuf_add(w->evbuf, rowid, at, event, actor, details) == DLQ_OK
+                   ? DLQ_OK
+                   : dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     sqlite3_stmt *st;
     int code = dlq_sq_stmt_dyn(
         w, "INSERT INTO entry_events(entry_id, at, event, actor, details) VALUES(?1,?2,?3,?4,?5)",

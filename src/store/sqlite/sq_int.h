@@ -146,10 +146,11 @@ struct sq_conn {
     sqlite3_stmt *st[SQ_NSTMT];
     sqlite3_stmt *rows[SQ_ROWS_NSIZES]; /* writer only: dlq_sq_stmt_rows */
     struct sq_dyn dyn[SQ_DYN_SLOTS];
-    unsigned dyn_next;    /* next slot to evict, round-robin */
-    struct sq_cube *cube; /* writer only: counter changes of the group */
-    struct sq_jdelta jd;  /* writer only: job depth changes of the group (issue 4) */
-    int64_t next_id;      /* writer only: the id of the next entry (see sq_fts.c) */
+    unsigned dyn_next;      /* next slot to evict, round-robin */
+    struct sq_cube *cube;   /* writer only: counter changes of the group */
+    struct sq_jdelta jd;    /* writer only: job depth changes of the group (issue 4) */
+    int64_t next_id;        /* writer only: the id of the next entry (see sq_fts.c) */
+    struct sq_evbuf *evbuf; /* writer only: set, history events are kept there to flush */
     struct sq_conn *next;
 };
 
@@ -374,6 +375,38 @@ struct sq_act_row {
     int payload; /* e's task_args, task_kwargs and metadata are the row's */
 };
 void dlq_sq_act_row_clear(struct sq_act_row *r);
+/* sq_act_rows.c: a bulk action's history events and replay jobs, kept and
+ * inserted together in multi-row statements. */
+struct sq_evrow {
+    sqlite3_int64 entry_id;
+    int64_t at;
+    const char *event, *actor; /* alive until the flush */
+    char *details;
+};
+struct sq_evbuf {
+    struct sq_evrow *v;
+    size_t n, cap;
+};
+int dlq_sq_evbuf_add(struct sq_evbuf *b, sqlite3_int64 entry_id, int64_t at, const char *event,
+                     const char *actor, const char *details);
+int dlq_sq_evbuf_flush(struct sq_conn *w, struct sq_evbuf *b, char *err, size_t errlen);
+void dlq_sq_evbuf_clear(struct sq_evbuf *b);
+void dlq_sq_evbuf_free(struct sq_evbuf *b);
+struct sq_jobrow {
+    const struct sq_act_row *r; /* alive until the flush */
+    const char *job_id, *args;
+    char *owned;
+};
+struct sq_jobbuf {
+    struct sq_jobrow *v;
+    size_t n, cap;
+};
+struct sq_jdelta;
+int dlq_sq_jobbuf_add(struct sq_jobbuf *b, const struct sq_act_row *r, const char *job_id);
+int dlq_sq_jobbuf_flush(struct sq_conn *w, struct sq_jobbuf *b, const struct dlq_act *a,
+                        struct sq_jdelta *d, char *err, size_t errlen);
+void dlq_sq_jobbuf_clear(struct sq_jobbuf *b);
+void dlq_sq_jobbuf_free(struct sq_jobbuf *b);
 int dlq_sq_act_row_read(sqlite3_stmt *st, struct sq_act_row *out);
 int dlq_sq_act_apply(struct sq_conn *w, struct sq_act_row *r, const struct dlq_act *a,
                      const char *retry_task_id, char *err, size_t errlen);
@@ -612,6 +645,21 @@ int dlq_sq_queue_settings_read(struct sq_conn *c, const char *queue, struct dlq_
 /* dlq_sq_job_from_entry inserts the replay job job_id of the entry row r
  * (as just updated by RETRY/FORCE_RETRY a) and counts it in d. */
 struct sq_act_row;
+/* The replay job's insert: head, one row's values (?1..?16), and how many
+ * parameters a row takes (sq_job_queue.c, sq_act_rows.c). */
+#define SQ_JOB_INSERT_HEAD                                                                         \
+    "INSERT OR IGNORE INTO jobs(job_id, queue, task_name, tenant_id, state, priority, run_at,"     \
+    " attempt, max_retries, timeout_s, backoff_base_ms, backoff_factor, backoff_max_ms,"           \
+    " replay_of, target, created_at, updated_at, dlq_id, args, kwargs, metadata)"
+#define SQ_JOB_INSERT_TUPLE                                                                        \
+    "?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"                                   \
+    " coalesce((SELECT target FROM queue_settings WHERE queue = ?2), 0), ?6, ?6, ?13, ?14, ?15,"   \
+    " ?16"
+#define SQ_JOB_INSERT_PER 16
+const char *dlq_sq_job_args(const char *args, char **owned);
+void dlq_sq_job_bind(sqlite3_stmt *st, int off, const struct dlq_entry *e, const char *job_id,
+                     const struct dlq_act *a, const char *args, const char *kwargs,
+                     const char *metadata);
 int dlq_sq_job_from_entry(struct sq_conn *w, const struct sq_act_row *r, const char *job_id,
                           const struct dlq_act *a, struct sq_jdelta *d, char *err, size_t errlen);
 /* dlq_sq_act_replay_outcome applies REPLAY_SUCCEEDED (ok) or REPLAY_FAILED

@@ -17,10 +17,10 @@
 
 /* ---- the replay job ---- */
 
-/* args_of returns the entry's task_args as a job's args (a JSON array): as
- * it is when it is one, else wrapped as [value]; *owned is set when the
- * result is malloc'd. NULL when out of memory. */
-static const char *args_of(const char *args, char **owned)
+/* dlq_sq_job_args returns the entry's task_args as a job's args (a JSON
+ * array): as it is when it is one, else wrapped as [value]; *owned is set
+ * when the result is malloc'd. NULL when out of memory. */
+const char *dlq_sq_job_args(const char *args, char **owned)
 {
     *owned = NULL;
     if (args == NULL)
@@ -37,6 +37,33 @@ static const char *args_of(const char *args, char **owned)
     return *owned;
 }
 
+/* dlq_sq_job_bind binds the replay job of e to SQ_JOB_INSERT_TUPLE's
+ * parameters, numbered from off + 1. */
+void dlq_sq_job_bind(sqlite3_stmt *st, int off, const struct dlq_entry *e, const char *job_id,
+                     const struct dlq_act *a, const char *args, const char *kwargs,
+                     const char *metadata)
+{
+    sqlite3_bind_text(st, off + 1, job_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, off + 2, e->queue && e->queue[0] ? e->queue : "default", -1,
+                      SQLITE_STATIC);
+    dlq_sq_bind_text(st, off + 3, e->task_name);
+    sqlite3_bind_text(st, off + 4, e->tenant_id ? e->tenant_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, off + 5, e->priority);
+    sqlite3_bind_int64(st, off + 6, a->now);
+    sqlite3_bind_int(st, off + 7, a->keep_attempts ? e->retries_attempted : 0);
+    sqlite3_bind_int(st, off + 8,
+                     a->edit && a->edit->max_retries >= 0 ? a->edit->max_retries
+                                                          : DLQ_JOB_MAX_RETRIES_DEFAULT);
+    sqlite3_bind_int(st, off + 9, DLQ_JOB_TIMEOUT_S_DEFAULT);
+    sqlite3_bind_int64(st, off + 10, DLQ_JOB_BACKOFF_BASE_MS);
+    sqlite3_bind_double(st, off + 11, DLQ_JOB_BACKOFF_FACTOR);
+    sqlite3_bind_int64(st, off + 12, DLQ_JOB_BACKOFF_MAX_MS);
+    dlq_sq_bind_text(st, off + 13, e->dlq_id);
+    sqlite3_bind_text(st, off + 14, args, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, off + 15, kwargs && kwargs[0] == '{' ? kwargs : "{}", -1, SQLITE_STATIC);
+    dlq_sq_bind_text(st, off + 16, metadata);
+}
+
 /* insert_job inserts the replay job of r with the entry's args, kwargs and
  * metadata (NULL: none). */
 static int insert_job(struct sq_conn *w, const struct sq_act_row *r, const char *job_id,
@@ -44,46 +71,22 @@ static int insert_job(struct sq_conn *w, const struct sq_act_row *r, const char 
                       const char *metadata, struct sq_jdelta *d, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int code = dlq_sq_stmt_dyn(
-        w,
-        "INSERT OR IGNORE INTO jobs(job_id, queue, task_name, tenant_id, state, priority,"
-        " run_at, attempt, max_retries, timeout_s, backoff_base_ms, backoff_factor,"
-        " backoff_max_ms, replay_of, target, created_at, updated_at, dlq_id, args, kwargs,"
-        " metadata) VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-        " coalesce((SELECT target FROM queue_settings WHERE queue = ?2), 0), ?6, ?6, ?13,"
-        " ?14, ?15, ?16)",
-        &st, err, errlen);
+    int code =
+        dlq_sq_stmt_dyn(w, SQ_JOB_INSERT_HEAD " VALUES(" SQ_JOB_INSERT_TUPLE ")", &st, err, errlen);
     if (code != DLQ_OK)
         return code;
     const struct dlq_entry *e = &r->e;
-    const char *queue = e->queue && e->queue[0] ? e->queue : "default";
     char *owned;
-    const char *args = args_of(args_text, &owned);
+    const char *args = dlq_sq_job_args(args_text, &owned);
     if (args == NULL)
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
-    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, queue, -1, SQLITE_STATIC);
-    dlq_sq_bind_text(st, 3, e->task_name);
-    sqlite3_bind_text(st, 4, e->tenant_id ? e->tenant_id : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, e->priority);
-    sqlite3_bind_int64(st, 6, a->now);
-    sqlite3_bind_int(st, 7, a->keep_attempts ? e->retries_attempted : 0);
-    sqlite3_bind_int(st, 8,
-                     a->edit && a->edit->max_retries >= 0 ? a->edit->max_retries
-                                                          : DLQ_JOB_MAX_RETRIES_DEFAULT);
-    sqlite3_bind_int(st, 9, DLQ_JOB_TIMEOUT_S_DEFAULT);
-    sqlite3_bind_int64(st, 10, DLQ_JOB_BACKOFF_BASE_MS);
-    sqlite3_bind_double(st, 11, DLQ_JOB_BACKOFF_FACTOR);
-    sqlite3_bind_int64(st, 12, DLQ_JOB_BACKOFF_MAX_MS);
-    dlq_sq_bind_text(st, 13, e->dlq_id);
-    sqlite3_bind_text(st, 14, args, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 15, kwargs && kwargs[0] == '{' ? kwargs : "{}", -1, SQLITE_STATIC);
-    dlq_sq_bind_text(st, 16, metadata);
+    dlq_sq_job_bind(st, 0, e, job_id, a, args, kwargs, metadata);
     code = dlq_sq_job_step(w, st, err, errlen, "create replay job");
     free(owned);
     /* No change: the job id existed already (nothing new to count). */
     if (code == DLQ_OK && sqlite3_changes(w->db) == 1)
-        dlq_sq_jdelta_add(d, queue, e->tenant_id, DLQ_JOB_QUEUED, 1);
+        dlq_sq_jdelta_add(d, e->queue && e->queue[0] ? e->queue : "default", e->tenant_id,
+                          DLQ_JOB_QUEUED, 1);
     return code;
 }
 
