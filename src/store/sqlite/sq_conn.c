@@ -136,7 +136,7 @@ int dlq_sq_conn_open(struct sq_store *s, int writer, struct sq_conn **out, char 
         return dlq_errf(err, errlen, DLQ_E_NOMEM, "out of memory");
     int flags = SQLITE_OPEN_NOMUTEX |
                 (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
-    int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(s->path, &c->db, flags, writer ? dlq_sq_wal_vfs() : NULL);
     int code;
     if (rc != SQLITE_OK) {
         code = dlq_sq_err(c->db, rc, err, errlen, s->path);

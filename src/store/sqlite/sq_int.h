@@ -314,6 +314,10 @@ int64_t dlq_sq_touch_pending(struct sq_store *s, const char *id);
 int dlq_sq_writer_alive(struct sq_store *s);
 
 /* ---- sq_sync.c ---- */
+/* sq_vfs.c: the writer's WAL write gathering. */
+#define DLQ_SQ_WAL_VFS "dlq-wal"
+const char *dlq_sq_wal_vfs(void);
+
 int dlq_sq_sync_start(struct sq_store *s, char *err, size_t errlen);
 void dlq_sq_sync_stop(struct sq_store *s);
 void dlq_sq_sync_submit(struct sq_store *s, struct sq_wreq *list);
