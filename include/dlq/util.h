@@ -40,6 +40,11 @@ int64_t dlq_now_ms(void);
 /* dlq_mono_ns returns a monotonic clock in nanoseconds (for durations). */
 int64_t dlq_mono_ns(void);
 
+/* dlq_thread_background lowers the calling thread's CPU priority (nice 10) for
+ * work nobody waits on, so that when the cores are busy requests get them
+ * first; 0, or -1 when the system refused (the thread runs on unchanged). */
+int dlq_thread_background(void);
+
 /* dlq_random fills buf with n cryptographically random bytes; 0 or DLQ_E_INTERNAL. */
 int dlq_random(void *buf, size_t n);
 

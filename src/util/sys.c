@@ -1,11 +1,13 @@
 /*
- * sys.c: the clock and the cryptographic primitives (randomness, SHA-256,
- * HMAC-SHA256, constant-time comparison), all on OpenSSL's libcrypto. util/
- * is the only layer that reads the clock or the random source; core/ gets
- * their values passed in so that it stays deterministic.
+ * sys.c: the clock, a thread's CPU priority and the cryptographic primitives
+ * (randomness, SHA-256, HMAC-SHA256, constant-time comparison, all on
+ * OpenSSL's libcrypto). util/ is the only layer that reads the clock or the
+ * random source; core/ gets their values passed in so that it stays
+ * deterministic.
  */
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -40,6 +42,12 @@ int64_t dlq_mono_ns(void)
 static _Thread_local unsigned char rand_pool[RAND_POOL];
 static _Thread_local size_t rand_left;
 static _Thread_local pid_t rand_pid;
+
+int dlq_thread_background(void)
+{
+    /* On Linux a thread id given to setpriority names that thread alone. */
+    return setpriority(PRIO_PROCESS, (id_t)gettid(), 10) == 0 ? 0 : -1;
+}
 
 int dlq_random(void *buf, size_t n)
 {

@@ -68,3 +68,34 @@ def test_lost_index_file_is_rebuilt(fresh_server):
     a.ingest(task_name="app.tasks.index", exception={"type": "E", "message": w})
     assert words(a, w) == 301
     srv.stop()
+
+
+def thread_nice(pid):
+    """thread_nice maps each thread name of process pid to its nice values."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        nice = int(stat[stat.rindex(")") + 2:].split()[16])  # field 19
+        out.setdefault(name, set()).add(nice)
+    return out
+
+
+def test_indexer_yields_the_cpu_to_requests(fresh_server):
+    """The indexer is background work: it runs at nice 10, the threads that
+    answer requests and the writer at the server's own priority."""
+    srv = fresh_server().start()
+    nice = thread_nice(srv.proc.pid)
+    assert nice.get("dlq-index") == {10}, nice
+    assert nice.get("dlq-writer") == {0}, nice
+    assert nice.get("MHD-worker") == {0}, nice
+    # Lowered, it still indexes: a search finds what was just ingested.
+    w = uid("numbat")
+    srv.admin.ingest_batch([{"task_name": "app.tasks.index",
+                             "exception": {"type": "E", "message": f"{w} {k}"}}
+                            for k in range(50)])
+    assert words(srv.admin, w) == 50
+    srv.stop()

@@ -271,6 +271,12 @@ static void *indexer_main(void *arg)
     int64_t forgotten = s->fts_logseq, applied;
     int failing = 0;
     pthread_setname_np(pthread_self(), "dlq-index");
+    /* Searches wait for the index to cover what they must see, but nothing
+     * waits for it to run ahead of them: under a burst of ingests on two
+     * cores it took 10% of the CPU the requests needed (single ingests at
+     * 64 connections went 14,480 -> 15,580 /s with it lowered). It catches
+     * up in any pause. */
+    dlq_thread_background();
     pthread_mutex_lock(&s->fts_mu);
     while (!s->fts_stop) {
         pthread_mutex_unlock(&s->fts_mu);
