@@ -303,6 +303,7 @@ static void load(struct dlq_service *svc, struct dlq_alerts *a);
  * answers alike, and the next one takes over when the holder dies. */
 static void *alerts_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-alerts");
     struct dlq_service *svc = arg;
     struct dlq_alerts *a = svc->alerts;
     int leading = 1; /* the state loaded at start is current */

@@ -138,6 +138,7 @@ static void report_cap(struct dlq_maint *m, const struct dlq_maint_counts *c)
 
 static void *thread_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-maint");
     struct dlq_maint *m = arg;
     for (;;) {
         char err[256] = "";

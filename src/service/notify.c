@@ -104,6 +104,7 @@ static struct msg *take_due(struct dlq_sender *sd, int64_t now, int64_t *wait_ns
 
 static void *sender_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-notify");
     struct dlq_sender *sd = arg;
     pthread_mutex_lock(&sd->mu);
     for (;;) {

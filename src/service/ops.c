@@ -102,6 +102,7 @@ struct run {
 
 static void *prefetch_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-ops-select");
     struct prefetch *p = arg;
     p->code = dlq_store_bulk_select(p->u->svc->store, &p->u->sp.f, p->pos, p->u->op.id, p->want,
                                     p->ids, &p->n, p->next, p->err, sizeof p->err);
@@ -395,6 +396,7 @@ void dlq_ops_adopt_soon(struct dlq_service *svc)
 
 static void *runner_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-ops");
     struct dlq_service *svc = arg;
     struct dlq_ops_runner *r = svc->ops;
     char id[40];

@@ -229,6 +229,7 @@ static int64_t pass(struct dlq_service *svc)
 
 static void *timer_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-jobs-timer");
     struct dlq_service *svc = arg;
     struct dlq_jobs *j = svc->jobs;
     pthread_mutex_lock(&j->mu);

@@ -298,6 +298,7 @@ static int drain_once(struct dlq_spool *sp, int *single, int64_t *left, char *er
 
 static void *drain_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-spool");
     struct dlq_spool *sp = arg;
     long backoff = 0;
     int single = 0;

@@ -44,8 +44,8 @@ static void token_audit(struct dlq_service *svc, const struct dlq_principal *p, 
     }
     dlq_buf_putc(&b, '}');
     char err[256];
-    if (b.oom || dlq_service_audit_note(svc, p, action, NULL, NULL, b.data, err, sizeof(err)) !=
-                     DLQ_OK)
+    if (b.oom ||
+        dlq_service_audit_note(svc, p, action, NULL, NULL, b.data, err, sizeof(err)) != DLQ_OK)
         dlq_log(DLQ_LOG_WARN, "audit %s %s not recorded: %s", action, id,
                 b.oom ? "out of memory" : err);
     dlq_buf_free(&b);

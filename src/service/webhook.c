@@ -226,6 +226,7 @@ static void round_once(struct dlq_service *svc)
 
 void *dlq_webhook_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "dlq-webhook");
     struct dlq_service *svc = arg;
     struct dlq_jobs *j = svc->jobs;
     uint64_t seen = 0;

@@ -89,6 +89,9 @@ def test_indexer_yields_the_cpu_to_requests(fresh_server):
     answer requests and the writer at the server's own priority."""
     srv = fresh_server().start()
     nice = thread_nice(srv.proc.pid)
+    # Every thread of the server's own has a name that says what it does.
+    assert {"dlq-writer", "dlq-index", "dlq-checkpoint", "dlq-ops", "dlq-maint",
+            "dlq-alerts", "dlq-spool", "dlq-jobs-timer", "dlq-webhook"} <= set(nice), nice
     assert nice.get("dlq-index") == {10}, nice
     assert nice.get("dlq-writer") == {0}, nice
     assert nice.get("MHD-worker") == {0}, nice
