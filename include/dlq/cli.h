@@ -10,9 +10,9 @@
 enum { DLQ_EXIT_OK = 0, DLQ_EXIT_ERROR = 1, DLQ_EXIT_USAGE = 2 };
 
 struct dlq_command {
-    const char *name;    /* "list", "token", ... */
-    const char *summary; /* one line for `dlq --help` */
-    const char *usage;   /* full text for `dlq CMD --help` */
+    const char *name;                  /* "list", "token", ... */
+    const char *summary;               /* one line for `dlq --help` */
+    const char *usage;                 /* full text for `dlq CMD --help` */
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 };
 

@@ -53,7 +53,7 @@ int dlq_errf(char *buf, size_t len, int code, const char *fmt, ...)
  * counted in `dropped` but not kept. */
 #define DLQ_MAX_FIELD_ERRORS 16
 struct dlq_field_error {
-    char field[96]; /* JSON pointer-ish location: "task_name", "entries[3].exception.type", "limit" */
+    char field[96]; /* where: "task_name", "entries[3].exception.type", "limit" */
     char detail[160];
 };
 struct dlq_errors {

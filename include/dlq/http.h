@@ -10,14 +10,14 @@
 #include "dlq/service.h"
 
 struct dlq_http_config {
-    const char *host;    /* listen address, e.g. "127.0.0.1" */
-    int port;            /* 0: pick a free port (see dlq_http_port) */
-    int threads;         /* worker threads in the pool */
-    size_t max_body;     /* request body cap in bytes (413 above) */
-    int access_log;      /* 1: one JSON line per request on stderr */
-    int conn_limit;      /* maximum concurrent connections */
-    int conn_timeout_s;  /* idle connection timeout */
-    int per_ip_limit;    /* issue 6: concurrent connections per client address; 0: none */
+    const char *host;   /* listen address, e.g. "127.0.0.1" */
+    int port;           /* 0: pick a free port (see dlq_http_port) */
+    int threads;        /* worker threads in the pool */
+    size_t max_body;    /* request body cap in bytes (413 above) */
+    int access_log;     /* 1: one JSON line per request on stderr */
+    int conn_limit;     /* maximum concurrent connections */
+    int conn_timeout_s; /* idle connection timeout */
+    int per_ip_limit;   /* issue 6: concurrent connections per client address; 0: none */
 };
 
 struct dlq_http;

@@ -12,12 +12,12 @@
 
 /* Job states. The values are stable: they are stored. */
 #define DLQ_JOB_STATE_MAP(X)                                                                       \
-    X(QUEUED, 1, "queued")       /* ready to be reserved */                                      \
-    X(SCHEDULED, 2, "scheduled") /* waits for run_at (delay or a retry's backoff) */             \
-    X(RUNNING, 3, "running")     /* leased to a worker until lease_expires_at */                 \
-    X(SUCCEEDED, 4, "succeeded") /* acked: final */                                              \
-    X(DEAD, 5, "dead")           /* in the DLQ (dlq_id): final */                                \
-    X(CANCELLED, 6, "cancelled") /* cancelled before it ran: final */                            \
+    X(QUEUED, 1, "queued")         /* ready to be reserved */                                      \
+    X(SCHEDULED, 2, "scheduled")   /* waits for run_at (delay or a retry's backoff) */             \
+    X(RUNNING, 3, "running")       /* leased to a worker until lease_expires_at */                 \
+    X(SUCCEEDED, 4, "succeeded")   /* acked: final */                                              \
+    X(DEAD, 5, "dead")             /* in the DLQ (dlq_id): final */                                \
+    X(CANCELLED, 6, "cancelled")   /* cancelled before it ran: final */                            \
     X(DISPATCHED, 7, "dispatched") /* handed to a webhook target (2xx): final */
 
 enum dlq_job_state {
@@ -90,7 +90,7 @@ struct dlq_queue_settings {
 
 /* Depths of a queue, from counters (no scans). */
 struct dlq_queue_info {
-    char queue[129]; /* up to 128 bytes of name */
+    char queue[129];                /* up to 128 bytes of name */
     int64_t n[DLQ_JOB_STATE_COUNT]; /* by state */
     int64_t oldest_ready_at;        /* run_at of the oldest queued job, 0: none */
     struct dlq_queue_settings settings;

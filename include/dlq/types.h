@@ -127,7 +127,7 @@ struct dlq_filter {
     char cursor_id[64];
 };
 #define DLQ_LIST_LIMIT_DEFAULT 50
-#define DLQ_LIST_LIMIT_MAX 100
+#define DLQ_LIST_LIMIT_MAX     100
 
 /* A page of entries. items is owned: dlq_page_free() releases it. next_cursor
  * is "" when there is no further page. */

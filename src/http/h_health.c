@@ -20,8 +20,7 @@ int dlq_h_readyz(struct dlq_req *r)
     if (rc != DLQ_OK)
         return dlq_http_fail(r, DLQ_E_UNAVAILABLE, "the store does not answer%s%s (spooled: %lld)",
                              err[0] ? ": " : "", err, (long long)sp.pending);
-    return dlq_http_reply_json(r, MHD_HTTP_OK,
-                               json_pack("{s:s, s:I}", "status", "ready", "spooled",
-                                         (json_int_t)sp.pending),
-                               NULL);
+    return dlq_http_reply_json(
+        r, MHD_HTTP_OK,
+        json_pack("{s:s, s:I}", "status", "ready", "spooled", (json_int_t)sp.pending), NULL);
 }

@@ -47,8 +47,9 @@ int dlq_h_queues_list(struct dlq_req *r)
         dlq_queue_info_to_json(&qs[i], now, &b);
     }
     dlq_buf_puts(&b, "]}");
-    if (qs) /* harden: n == 0 gives NULL (memset(NULL, ...) is UB) */
-        memset(qs, 0, n * sizeof *qs); /* the secrets */
+    /* Wipe the secrets; qs is NULL when n is 0 (memset(NULL, ...) is UB). */
+    if (qs)
+        memset(qs, 0, n * sizeof *qs);
     free(qs);
     return dlq_http_reply_buf(r, MHD_HTTP_OK, &b, NULL);
 }

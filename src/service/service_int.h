@@ -39,10 +39,11 @@ struct dlq_service {
     struct dlq_store *store; /* borrowed */
     struct dlq_service_config cfg;
     struct dlq_auth_cache auth;
-    struct dlq_ops_runner *ops; /* slice B: the bulk operation runner (ops.c), NULL when stopped */
-    struct dlq_alerts *alerts; /* slice C1: alert evaluator and sender (alerts.c), NULL when stopped */
-    struct dlq_spool *spool;   /* issue 6: the ingest spool (spool.c), NULL when off */
-    struct dlq_jobs *jobs;     /* issue 4: waiters, timer, webhooks (queue_wait.c), NULL: stopped */
+    /* Each NULL when stopped (or, for the spool, off): */
+    struct dlq_ops_runner *ops; /* the bulk operation runner (ops.c) */
+    struct dlq_alerts *alerts;  /* the alert evaluator and sender (alerts.c) */
+    struct dlq_spool *spool;    /* the ingest spool (spool.c) */
+    struct dlq_jobs *jobs;      /* job waiters, timer and webhooks (queue_wait.c) */
 };
 
 /* dlq_auth_cache_init / _destroy set up and tear down the cache's mutex. */

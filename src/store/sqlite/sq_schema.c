@@ -63,27 +63,28 @@
 #define STATS_ROLLUP_DIM(tcol, dim, alldim, col, where)                                            \
     "SELECT " tcol ", " dim ", " col ", sum(n) FROM entry_counts " where " GROUP BY 1, 3"          \
     " UNION ALL SELECT '', " alldim ", " col ", sum(n) FROM entry_counts " where " GROUP BY 3"
-#define STATS_ROLLUP_STEP                                                                                                                                                                                                                                    \
-    "CREATE TABLE stats_rollup(tenant_id TEXT NOT NULL, dim INTEGER NOT NULL, key TEXT NOT NULL,"                                                                                                                                                            \
-    " n INTEGER NOT NULL, PRIMARY KEY(tenant_id, dim, key)) WITHOUT ROWID;"                                                                                                                                                                                  \
-    "INSERT INTO stats_rollup(tenant_id, dim, key, n) " STATS_ROLLUP_DIM("tenant_id", "0", "10", "status", "WHERE 1") " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "1", "11", "task_name", "WHERE status IN (1, 2)") " UNION ALL " STATS_ROLLUP_DIM(          \
-        "tenant_id", "2", "12",                                                                                                                                                                                                                              \
-        "queue", "WHERE status IN (1, 2)") " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "3", "13",                                                                                                                                                            \
-                                                                          "reason",                                                                                                                                                                          \
-                                                                          "WHERE status IN (1, "                                                                                                                                                             \
-                                                                          "2)") " UNION "                                                                                                                                                                    \
-                                                                                "ALL"                                                                                                                                                                        \
-                                                                                " " STATS_ROLLUP_DIM("tenant_id",                                                                                                                                            \
-                                                                                                     "4",                                                                                                                                                    \
-                                                                                                     "14",                                                                                                                                                   \
-                                                                                                     "exc_type",                                                                                                                                             \
-                                                                                                     "WHERE status IN (1, 2)") " UNION ALL SELECT '', 15, queue || char(31) || task_name, sum(n) FROM entry_counts"                                          \
-                                                                                                                               " WHERE status IN (1, 2) GROUP BY 3"                                                                                          \
-                                                                                                                               ";"                                                                                                                           \
-                                                                                                                               "CREATE TRIGGER tr_rollup_ins AFTER INSERT ON entry_counts BEGIN " STATS_ROLLUP_UPSERT(                                       \
-                                                                                                                                   "new.n") " END;"                                                                                                          \
-                                                                                                                                            "CREATE TRIGGER tr_rollup_upd AFTER UPDATE OF n ON entry_counts WHEN new.n != old.n BEGIN " STATS_ROLLUP_UPSERT( \
-                                                                                                                                                "new.n - old.n") " END;"
+/* Step 3: the rollup table, filled from entry_counts, then kept by triggers.
+ * (clang-format cannot lay out string pieces joined with macro calls.) */
+// clang-format off
+#define STATS_PENDING "WHERE status IN (1, 2)"
+#define STATS_ROLLUP_FILL                                                                          \
+    "INSERT INTO stats_rollup(tenant_id, dim, key, n) "                                            \
+    STATS_ROLLUP_DIM("tenant_id", "0", "10", "status", "WHERE 1")                                  \
+    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "1", "11", "task_name", STATS_PENDING)             \
+    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "2", "12", "queue", STATS_PENDING)                 \
+    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "3", "13", "reason", STATS_PENDING)                \
+    " UNION ALL " STATS_ROLLUP_DIM("tenant_id", "4", "14", "exc_type", STATS_PENDING)              \
+    " UNION ALL SELECT '', 15, queue || char(31) || task_name, sum(n) FROM entry_counts"           \
+    " " STATS_PENDING " GROUP BY 3;"
+#define STATS_ROLLUP_STEP                                                                          \
+    "CREATE TABLE stats_rollup(tenant_id TEXT NOT NULL, dim INTEGER NOT NULL, key TEXT NOT NULL,"  \
+    " n INTEGER NOT NULL, PRIMARY KEY(tenant_id, dim, key)) WITHOUT ROWID;"                        \
+    STATS_ROLLUP_FILL                                                                              \
+    "CREATE TRIGGER tr_rollup_ins AFTER INSERT ON entry_counts BEGIN "                             \
+    STATS_ROLLUP_UPSERT("new.n") " END;"                                                           \
+    "CREATE TRIGGER tr_rollup_upd AFTER UPDATE OF n ON entry_counts WHEN new.n != old.n BEGIN "    \
+    STATS_ROLLUP_UPSERT("new.n - old.n") " END;"
+// clang-format on
 
 static const char *const steps[] = {
     /* 1: entries, history, counters, full text, tokens */
