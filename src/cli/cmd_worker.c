@@ -245,6 +245,12 @@ int dlq_worker_run(struct dlq_worker *w)
             s->busy = s->done = 0;
         }
     }
+    /* A second signal killed the commands: the signal thread ends the
+     * process with an error; returning first must not make it a success. */
+    pthread_mutex_lock(&w->mu);
+    if (w->killed)
+        rc = DLQ_EXIT_ERROR;
+    pthread_mutex_unlock(&w->mu);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->slots);
@@ -256,6 +262,7 @@ int dlq_worker_run(struct dlq_worker *w)
 void dlq_worker_kill(struct dlq_worker *w)
 {
     pthread_mutex_lock(&w->mu);
+    w->killed = 1;
     for (int i = 0; w->slots && i < w->concurrency; i++)
         if (w->slots[i].pgid > 0)
             kill(-w->slots[i].pgid, SIGKILL);

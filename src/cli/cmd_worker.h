@@ -46,6 +46,7 @@ struct dlq_worker {
     pthread_cond_t cv;
     struct dlq_worker_slot *slots;
     long acked, failed, dead; /* outcomes so far (under mu) */
+    int killed;               /* dlq_worker_kill ran: report nothing more (under mu) */
 };
 
 /* One job being run: its thread, the job, the command's process group. */
@@ -65,7 +66,9 @@ struct dlq_worker_slot {
 int dlq_worker_run(struct dlq_worker *w);
 
 /* dlq_worker_kill sends SIGKILL to the process group of every running
- * command (for a second SIGINT/SIGTERM); their leases return the jobs. */
+ * command (for a second SIGINT/SIGTERM); their leases return the jobs, so
+ * no outcome is reported after it, and dlq_worker_run returns
+ * DLQ_EXIT_ERROR. */
 void dlq_worker_kill(struct dlq_worker *w);
 
 /* dlq_worker_job is the thread body that runs slot's job to its ack or

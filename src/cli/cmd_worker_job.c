@@ -343,8 +343,14 @@ void *dlq_worker_job(void *arg)
     }
     double t0 = mono_s();
     run_command(s, &o, stdin_json, env, base.data, token, lease);
-    dlq_worker_report(s, &o, base.data, job_id, task ? task : "?", attempt, token, lease,
-                      mono_s() - t0);
+    /* A command killed by a second signal is not the job's failure: its
+     * lease returns the job to the queue for another worker. */
+    pthread_mutex_lock(&w->mu);
+    int killed = w->killed;
+    pthread_mutex_unlock(&w->mu);
+    if (!killed)
+        dlq_worker_report(s, &o, base.data, job_id, task ? task : "?", attempt, token, lease,
+                          mono_s() - t0);
 done:
     dlq_buf_free(&o.out);
     dlq_buf_free(&o.err);

@@ -251,6 +251,9 @@ def test_second_signal_kills_and_the_lease_returns_the_job(server, workers):
     w2 = workers(q, sh("cat >/dev/null; echo '{\"second\": true}'"))
     j = wait_state(server, job_id, {"succeeded"}, timeout=20, worker=w2)
     assert j["result"] == {"second": True} and j["attempt"] == 2
+    # The killed command was not reported as the job's failure: its lease
+    # expired and returned the job.
+    assert j["attempts"][0]["outcome"] == "timeout", j["attempts"]
     assert w2.stop() == 0
 
 
